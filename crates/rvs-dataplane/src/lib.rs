@@ -1,0 +1,68 @@
+//! # rvs-dataplane — what a data plane gets from the daemon and owes it.
+//!
+//! The table ([`rvs_core::Table`]) is the desired state and the reference model. The daemon
+//! shares it with the data plane through [`Shared`]; after every change it calls
+//! [`DataPlane::sync`], and the data plane brings its own state (listening sockets, BPF
+//! maps) in line. A data plane never edits the configuration; it feeds traffic into the
+//! table (scheduling decisions, state changes, counters) or reports counts it measured.
+
+use rvs_core::{Millis, Table};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+/// The table and the clock the model runs on, shared by the daemon and its data plane.
+pub struct Shared {
+    table: Mutex<Table>,
+    epoch: Instant,
+}
+
+impl Shared {
+    pub fn new(table: Table) -> Shared {
+        Shared {
+            table: Mutex::new(table),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Milliseconds on the model's monotonic clock.
+    pub fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// The monotonic instant of model time `t`.
+    pub fn instant(&self, t: Millis) -> Instant {
+        self.epoch + std::time::Duration::from_millis(t)
+    }
+
+    /// The table, locked. A panic while it was held leaves it usable: every table operation
+    /// validates before it mutates, so the poison is ignored.
+    pub fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A packet-forwarding data plane.
+pub trait DataPlane: Send + Sync {
+    /// `none`, `proxy` or `xdp`.
+    fn name(&self) -> &'static str;
+
+    /// Brings the data plane in line with the table. Called with the table locked, after
+    /// every change and once at start; must not block.
+    fn sync(&self, table: &Table);
+
+    /// Facts for `rvsadm --status` (name, value).
+    fn facts(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// No forwarding at all: the table only (tests, dry runs).
+pub struct NoDataPlane;
+
+impl DataPlane for NoDataPlane {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn sync(&self, _table: &Table) {}
+}

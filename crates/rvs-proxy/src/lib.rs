@@ -1,0 +1,304 @@
+//! # rvs-proxy — the userspace proxy data plane
+//!
+//! Forwards the table's TCP and UDP virtual services where eBPF cannot be used (no root, no
+//! BPF): it listens on every VIP:port (with `IP_FREEBIND`, so a VIP that is not local yet
+//! serves as soon as it arrives), asks the table to schedule each new client exactly as the
+//! kernel would (persistence, weights, thresholds, all 14 schedulers), connects to the
+//! chosen real server and relays both ways. Every forwarding method is served as full NAT:
+//! the real server sees the director as the client. The table sees the connection's
+//! handshake, FINs and RSTs as state events and its segments and bytes as counters, so
+//! `rvsadm -L` shows active/inactive connections and `--stats`/`--rate` show traffic.
+//!
+//! Not served here (refused with one clear warning each): fwmark services, port-0
+//! services, SCTP, and the SIP persistence engine — they need the XDP data plane.
+
+mod counters;
+mod relay;
+pub mod sock;
+mod tcp;
+mod udp;
+
+pub use relay::Transfer;
+
+use counters::Counters;
+use rvs_core::{DestId, Forward, Protocol, ServiceKey, Table};
+use rvs_dataplane::{DataPlane, Shared};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Tunables of the proxy.
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    /// How bytes are moved.
+    pub transfer: Transfer,
+    /// Time allowed for a connect to a real server.
+    pub connect_timeout: Duration,
+    /// Real servers tried for one client before it is refused.
+    pub connect_attempts: u32,
+    /// Listen backlog per virtual service.
+    pub backlog: i32,
+    /// Accepting sockets per TCP service (SO_REUSEPORT shards accepts across threads).
+    pub accept_shards: usize,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            transfer: Transfer::Copy,
+            connect_timeout: Duration::from_secs(5),
+            connect_attempts: 3,
+            backlog: 4096,
+            accept_shards: 1,
+        }
+    }
+}
+
+/// Cancellation of the relays of each real server, fired when the server leaves the table
+/// (deleted, or its service deleted): their connections are reset, as IPVS stops
+/// forwarding for entries whose server is gone.
+#[derive(Default)]
+struct Registry {
+    tokens: Mutex<HashMap<DestId, CancellationToken>>,
+}
+
+impl Registry {
+    fn token(&self, dest: DestId) -> CancellationToken {
+        self.tokens
+            .lock()
+            .unwrap()
+            .entry(dest)
+            .or_default()
+            .child_token()
+    }
+
+    fn sweep(&self, table: &Table) {
+        self.tokens.lock().unwrap().retain(|id, tok| {
+            let live = table.dest(*id).is_some_and(|d| d.available);
+            if !live {
+                tok.cancel();
+            }
+            live
+        });
+    }
+}
+
+/// Shared by every task of the proxy.
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) opts: ProxyOptions,
+    pub(crate) counters: Counters,
+    pub(crate) registry: Registry,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ListenKey {
+    proto: Protocol,
+    addr: SocketAddr,
+}
+
+pub struct Proxy {
+    ctx: Arc<Ctx>,
+    rt: Handle,
+    listeners: Mutex<HashMap<ListenKey, Vec<AbortHandle>>>,
+    /// Warnings already given (one each).
+    warned: Mutex<HashSet<String>>,
+}
+
+impl Proxy {
+    /// Must be called inside a tokio runtime, which the proxy's tasks run on.
+    pub fn new(shared: Arc<Shared>, opts: ProxyOptions) -> Proxy {
+        let limit = sock::raise_nofile();
+        tracing::info!(open_files = limit, transfer = ?opts.transfer, "proxy data plane");
+        Proxy {
+            ctx: Arc::new(Ctx {
+                shared,
+                opts,
+                counters: Counters::default(),
+                registry: Registry::default(),
+            }),
+            rt: Handle::current(),
+            listeners: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn warn_once(&self, key: String, msg: impl FnOnce() -> String) {
+        if self.warned.lock().unwrap().insert(key) {
+            tracing::warn!("{}", msg());
+        }
+    }
+
+    /// The VIP:port sockets the table asks for; warns about what this plane cannot serve.
+    fn desired(&self, table: &Table) -> HashSet<ListenKey> {
+        let mut want = HashSet::new();
+        for (id, svc) in table.services() {
+            let key = svc.cfg.key;
+            match key {
+                ServiceKey::Fwmark { mark, .. } => {
+                    self.warn_once(format!("fwm{mark}"), || {
+                        format!("proxy data plane: {key} is not served: fwmark services need the XDP data plane")
+                    });
+                    continue;
+                }
+                ServiceKey::Addr { proto: Protocol::Sctp, .. } => {
+                    self.warn_once(key.to_string(), || {
+                        format!("proxy data plane: {key} is not served: SCTP needs the XDP data plane")
+                    });
+                    continue;
+                }
+                ServiceKey::Addr { port: 0, .. } => {
+                    self.warn_once(key.to_string(), || {
+                        format!("proxy data plane: {key} is not served: a port-0 service needs the XDP data plane")
+                    });
+                    continue;
+                }
+                ServiceKey::Addr { proto, addr, port } => {
+                    if svc.cfg.pe.is_some() {
+                        self.warn_once(format!("pe {key}"), || {
+                            format!("proxy data plane: {key}: the SIP persistence engine needs the XDP data plane; new flows are dropped")
+                        });
+                    }
+                    want.insert(ListenKey {
+                        proto,
+                        addr: SocketAddr::new(addr, port),
+                    });
+                }
+            }
+            for (_, d) in table.dests_of(id).iter() {
+                if d.cfg.forward != Forward::Masq {
+                    let rs = rvs_core::SockAddr(d.cfg.addr, d.cfg.port);
+                    self.warn_once(format!("fwd {key} {rs}"), || {
+                        format!(
+                            "proxy data plane: {key} -> {rs} is {} ({}); served as full NAT: the real server sees connections from the director",
+                            d.cfg.forward.name(),
+                            match d.cfg.forward {
+                                Forward::Route => "-g, direct routing",
+                                Forward::Tunnel => "-i, tunnel",
+                                _ => "local",
+                            }
+                        )
+                    });
+                }
+            }
+        }
+        want
+    }
+
+    fn start(&self, key: ListenKey) -> Vec<AbortHandle> {
+        let shards = match key.proto {
+            Protocol::Tcp => self.ctx.opts.accept_shards.max(1),
+            _ => 1,
+        };
+        (0..shards)
+            .map(|_| {
+                let ctx = self.ctx.clone();
+                self.rt
+                    .spawn(async move {
+                        match key.proto {
+                            Protocol::Tcp => accept_loop(ctx, key.addr).await,
+                            Protocol::Udp => udp_loop(ctx, key.addr).await,
+                            Protocol::Sctp => {}
+                        }
+                    })
+                    .abort_handle()
+            })
+            .collect()
+    }
+}
+
+/// Binds, retrying every 2 s with one warning, until it works.
+async fn bind_retrying<T>(what: &str, addr: SocketAddr, bind: impl Fn() -> std::io::Result<T>) -> T {
+    let mut warned = false;
+    loop {
+        match bind() {
+            Ok(s) => {
+                tracing::info!(%addr, "{what} listening");
+                return s;
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(%addr, "{what}: cannot bind: {e}; retrying every 2 s");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+async fn accept_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
+    let backlog = ctx.opts.backlog;
+    let listener = bind_retrying("tcp service", addr, || sock::tcp_listener(addr, backlog)).await;
+    let mut last_warn: Option<std::time::Instant> = None;
+    loop {
+        match listener.accept().await {
+            Ok((client, peer)) => {
+                tokio::spawn(tcp::serve(ctx.clone(), client, peer, addr));
+            }
+            Err(e) if sock::is_resource_exhaustion(&e) => {
+                Counters::inc(&ctx.counters.fd_exhausted);
+                if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::error!(
+                        %addr,
+                        "accept: {e}: out of file descriptors or memory; new connections wait (counter proxy.fd_exhausted)"
+                    );
+                    last_warn = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => tracing::debug!(%addr, "accept: {e}"),
+        }
+    }
+}
+
+async fn udp_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
+    let sock = bind_retrying("udp service", addr, || sock::udp_bound(addr)).await;
+    udp::serve(ctx, sock, addr).await
+}
+
+impl DataPlane for Proxy {
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+
+    fn sync(&self, table: &Table) {
+        let want = self.desired(table);
+        let mut listeners = self.listeners.lock().unwrap();
+        listeners.retain(|key, tasks| {
+            let keep = want.contains(key);
+            if !keep {
+                tracing::info!(addr = %key.addr, proto = key.proto.name(), "service gone: closing its socket");
+                for t in tasks.iter() {
+                    t.abort();
+                }
+            }
+            keep
+        });
+        for key in want {
+            if !listeners.contains_key(&key) {
+                let tasks = self.start(key);
+                listeners.insert(key, tasks);
+            }
+        }
+        drop(listeners);
+        self.ctx.registry.sweep(table);
+    }
+
+    fn facts(&self) -> Vec<(String, String)> {
+        let mut f = self.ctx.counters.facts();
+        f.push((
+            "proxy.listeners".into(),
+            self.listeners.lock().unwrap().len().to_string(),
+        ));
+        f.push((
+            "proxy.transfer".into(),
+            format!("{:?}", self.ctx.opts.transfer).to_lowercase(),
+        ));
+        f
+    }
+}

@@ -1,0 +1,139 @@
+//! The daemon's state and the dispatch of control requests.
+
+use rvs_api::{ApiError, Reply, Request, StatusReply, TimeoutsReply};
+use rvs_core::{Errno, Millis, Table};
+use rvs_dataplane::{DataPlane, Shared};
+use std::sync::{Arc, MutexGuard};
+
+/// How often timers, scheduler housekeeping and the trash run.
+pub const HOUSEKEEPING_MS: u64 = 1000;
+
+pub struct Daemon {
+    shared: Arc<Shared>,
+    plane: Box<dyn DataPlane>,
+}
+
+fn error(errno: Errno, message: &str) -> Reply {
+    Reply::Error(ApiError {
+        errno: Some(errno),
+        message: message.to_string(),
+    })
+}
+
+impl Daemon {
+    pub fn new(shared: Arc<Shared>, plane: Box<dyn DataPlane>) -> Daemon {
+        let d = Daemon { shared, plane };
+        {
+            let t = d.table();
+            d.plane.sync(&t);
+        }
+        d
+    }
+
+    /// Milliseconds on the daemon's monotonic clock (the model's time base).
+    pub fn now(&self) -> Millis {
+        self.shared.now()
+    }
+
+    pub fn table(&self) -> MutexGuard<'_, Table> {
+        self.shared.table()
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn plane(&self) -> &dyn DataPlane {
+        &*self.plane
+    }
+
+    /// Serves one request.
+    pub fn handle(&self, req: Request) -> Reply {
+        let mut table = self.table();
+        let mutation = req.is_mutation();
+        let reply = match req {
+            Request::Batch(reqs) => Reply::Batch(
+                reqs.into_iter()
+                    .map(|r| match r {
+                        Request::Batch(_) => Reply::Error(ApiError {
+                            errno: None,
+                            message: "nested batch".into(),
+                        }),
+                        r => self.apply(&mut table, r),
+                    })
+                    .collect(),
+            ),
+            r => self.apply(&mut table, r),
+        };
+        if mutation {
+            self.plane.sync(&table);
+        }
+        reply
+    }
+
+    fn apply(&self, t: &mut Table, req: Request) -> Reply {
+        fn done(r: Result<impl Sized, rvs_core::TableError>) -> Reply {
+            match r {
+                Ok(_) => Reply::Ok,
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        match req {
+            Request::Info => Reply::Info(t.info()),
+            Request::ListServices { key: None } => Reply::Services(t.snapshot()),
+            Request::ListServices { key: Some(k) } => {
+                match t.snapshot().into_iter().find(|s| s.cfg.key == k) {
+                    Some(s) => Reply::Services(vec![s]),
+                    None => error(Errno::NoService, "no such service"),
+                }
+            }
+            Request::ListConns => Reply::Conns(t.conn_snapshot(self.now())),
+            Request::GlobalStats => {
+                let (stats, rates) = t.global_stats();
+                Reply::GlobalStats { stats, rates }
+            }
+            Request::AddService(cfg) => done(t.add_service(cfg)),
+            Request::EditService(cfg) => done(t.edit_service(cfg)),
+            Request::DelService(key) => done(t.del_service(&key)),
+            Request::Flush => {
+                t.flush();
+                Reply::Ok
+            }
+            Request::Zero(key) => done(t.zero(key.as_ref())),
+            Request::AddDest { svc, dest } => done(t.add_dest(&svc, dest)),
+            Request::EditDest { svc, dest } => done(t.edit_dest(&svc, dest)),
+            Request::DelDest { svc, addr, port } => done(t.del_dest(&svc, addr, port)),
+            Request::SetTimeouts { tcp, tcpfin, udp } => {
+                t.set_timeouts(tcp, tcpfin, udp);
+                Reply::Ok
+            }
+            Request::GetTimeouts => {
+                let (tcp, tcpfin, udp) = t.timeouts.triple();
+                Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
+            }
+            Request::StartDaemon(cfg) => done(t.start_daemon(cfg)),
+            Request::StopDaemon { master } => done(t.stop_daemon(master)),
+            Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
+            Request::Status => Reply::Status(StatusReply {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                dataplane: self.plane.name().to_string(),
+                checkers: Vec::new(),
+                facts: self.plane.facts(),
+            }),
+            Request::Batch(_) => unreachable!("handled by the caller"),
+        }
+    }
+
+    /// Timers, scheduler housekeeping, trash: run every [`HOUSEKEEPING_MS`].
+    pub fn housekeeping(&self) {
+        let now = self.now();
+        let mut t = self.table();
+        t.expire(now);
+        t.tick(now);
+    }
+
+    /// One rate-estimator step; run every 2 s.
+    pub fn estimate(&self) {
+        self.table().estimate();
+    }
+}

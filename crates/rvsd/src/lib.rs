@@ -1,0 +1,11 @@
+//! # rvsd — the rvs daemon
+//!
+//! Owns the virtual-service table ([`rvs_core::Table`]), serves the control socket
+//! ([`control`]) that `rvsadm` talks to, runs the periodic work of the model (timers, rate
+//! estimator, scheduler housekeeping) and drives a data plane ([`rvs_dataplane::DataPlane`]).
+
+pub mod control;
+pub mod daemon;
+pub mod restore;
+
+pub use daemon::Daemon;

@@ -1,0 +1,188 @@
+//! `rvsd`: the rvs daemon. See `rvsd --help`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use rvs_core::Table;
+use rvsd::control;
+use rvs_dataplane::{DataPlane, NoDataPlane, Shared};
+use rvs_proxy::{Proxy, ProxyOptions, Transfer};
+use rvsd::Daemon;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Plane {
+    /// The table only: no forwarding (tests, dry runs).
+    None,
+    /// Userspace TCP/UDP proxy: works without root or BPF.
+    Proxy,
+    /// eBPF/XDP forwarding (NAT, DR, TUN).
+    Xdp,
+    /// XDP when it can be used, the proxy otherwise.
+    Auto,
+}
+
+/// rvs daemon: a Linux Virtual Server director.
+#[derive(Debug, Parser)]
+#[command(name = "rvsd", version, about)]
+struct Args {
+    /// Control socket path.
+    #[arg(long, env = "RVS_SOCKET", default_value = rvs_api::DEFAULT_SOCKET)]
+    socket: PathBuf,
+
+    /// Data plane that forwards traffic.
+    #[arg(long, value_enum, default_value_t = Plane::Auto)]
+    dataplane: Plane,
+
+    /// Load an `ipvsadm -S` rules file at start.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
+
+    /// Set a sysctl of the model, e.g. `expire_nodest_conn=1` (repeatable).
+    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
+    sysctls: Vec<String>,
+
+    /// Proxy plane: how bytes are moved (`copy` through userspace, or `splice` in the kernel).
+    #[arg(long, value_enum, default_value_t = TransferArg::Splice)]
+    proxy_transfer: TransferArg,
+
+    /// Proxy plane: seconds allowed for a connect to a real server.
+    #[arg(long, default_value_t = 5.0)]
+    proxy_connect_timeout: f64,
+
+    /// Proxy plane: accepting sockets per TCP service (SO_REUSEPORT); 0 = one per CPU.
+    #[arg(long, default_value_t = 0)]
+    proxy_accept_shards: usize,
+
+    /// Worker threads of the async runtime (0 = one per CPU).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TransferArg {
+    Copy,
+    Splice,
+}
+
+fn apply_sysctl(table: &mut Table, kv: &str) -> Result<()> {
+    let (name, value) = kv
+        .split_once('=')
+        .with_context(|| format!("--sysctl {kv}: expected NAME=VALUE"))?;
+    let v: u32 = value
+        .trim()
+        .parse()
+        .with_context(|| format!("--sysctl {kv}: value must be a number"))?;
+    let s = &mut table.sysctl;
+    match name.trim() {
+        "expire_nodest_conn" => s.expire_nodest_conn = v != 0,
+        "expire_quiescent_template" => s.expire_quiescent_template = v != 0,
+        "conn_reuse_mode" => s.conn_reuse_mode = v as u8,
+        "sloppy_tcp" => s.sloppy_tcp = v != 0,
+        "secure_tcp" => s.secure_tcp = v == 3,
+        "conn_tab_bits" if (8..=20).contains(&v) => s.conn_tab_bits = v as u8,
+        other => bail!("--sysctl {kv}: unknown or out-of-range setting {other:?}"),
+    }
+    Ok(())
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> {
+    let proxy = || {
+        let opts = ProxyOptions {
+            transfer: match args.proxy_transfer {
+                TransferArg::Copy => Transfer::Copy,
+                TransferArg::Splice => Transfer::Splice,
+            },
+            connect_timeout: Duration::from_secs_f64(args.proxy_connect_timeout.max(0.001)),
+            accept_shards: match args.proxy_accept_shards {
+                0 => cpus(),
+                n => n,
+            },
+            ..ProxyOptions::default()
+        };
+        Box::new(Proxy::new(shared.clone(), opts)) as Box<dyn DataPlane>
+    };
+    match args.dataplane {
+        Plane::None => Ok(Box::new(NoDataPlane)),
+        Plane::Proxy => Ok(proxy()),
+        Plane::Auto => {
+            tracing::info!("dataplane auto: XDP is not available in this build; using the proxy");
+            Ok(proxy())
+        }
+        Plane::Xdp => bail!("the XDP data plane is not built in yet"),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut table = Table::new();
+    for kv in &args.sysctls {
+        apply_sysctl(&mut table, kv)?;
+    }
+    if let Some(file) = &args.restore {
+        rvsd::restore::restore_file(&mut table, file)?;
+    }
+
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if args.threads > 0 {
+        rt.worker_threads(args.threads);
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(args, table))
+}
+
+async fn run(args: Args, table: Table) -> Result<()> {
+    let listener = control::bind(&args.socket)?;
+    let shared = Arc::new(Shared::new(table));
+    let plane = build_plane(&args, &shared)?;
+    let daemon = Arc::new(Daemon::new(shared, plane));
+    tracing::info!(
+        socket = %args.socket.display(),
+        dataplane = daemon.plane().name(),
+        services = daemon.table().num_services(),
+        "rvsd ready"
+    );
+
+    let server = tokio::spawn(control::serve(listener, daemon.clone()));
+    let timers = {
+        let d = daemon.clone();
+        tokio::spawn(async move {
+            let mut house = tokio::time::interval(Duration::from_millis(rvsd::daemon::HOUSEKEEPING_MS));
+            let mut est = tokio::time::interval(Duration::from_millis(rvs_core::stats::ESTIMATOR_PERIOD_MS));
+            loop {
+                tokio::select! {
+                    _ = house.tick() => d.housekeeping(),
+                    _ = est.tick() => d.estimate(),
+                }
+            }
+        })
+    };
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    server.abort();
+    timers.abort();
+    let _ = std::fs::remove_file(&args.socket);
+    Ok(())
+}
