@@ -341,6 +341,20 @@ impl Table {
         self.stats.add_counters(&c);
     }
 
+    /// Adds counts measured by a data plane for a real server (XDP per-CPU counters) to
+    /// the server, its service and the global counters; `conns` included.
+    pub fn add_dest_stats(&mut self, dest: DestId, c: &crate::stats::Counters) {
+        let Some(d) = self.dests.get_mut(dest) else {
+            return;
+        };
+        d.stats.add_counters(c);
+        let svc = d.svc;
+        if let Some(s) = self.services.get_mut(svc) {
+            s.stats.add_counters(c);
+        }
+        self.stats.add_counters(c);
+    }
+
     /// `ip_vs_in_stats` / `ip_vs_out_stats`: only while the server is available.
     fn account(&mut self, id: ConnId, dir: Dir, bytes: u64) {
         if bytes == 0 {

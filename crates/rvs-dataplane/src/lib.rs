@@ -6,7 +6,7 @@
 //! maps) in line. A data plane never edits the configuration; it feeds traffic into the
 //! table (scheduling decisions, state changes, counters) or reports counts it measured.
 
-use rvs_core::{Millis, Table};
+use rvs_core::{ConnInfo, Millis, ServiceInfo, Table};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -53,6 +53,19 @@ pub trait DataPlane: Send + Sync {
     /// Facts for `rvsadm --status` (name, value).
     fn facts(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// A data plane that keeps its own connection table (XDP: BPF maps) fills in the
+    /// connection counts of a listing here (`activeconns`, `inactconns`, `persistconns`,
+    /// `overloaded`). Traffic counters are not filled here: they are added to the table
+    /// with [`Table::add_dest_stats`] as they are read, so `-Z` and the rate estimator
+    /// work the same for every data plane.
+    fn fill_listing(&self, _table: &Table, _services: &mut [ServiceInfo]) {}
+
+    /// The connection table for `-Lc`, when the data plane keeps its own; `None` means the
+    /// table's own entries are the truth (the proxy plane).
+    fn connections(&self, _table: &Table) -> Option<Vec<ConnInfo>> {
+        None
     }
 }
 

@@ -21,10 +21,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ControlError {
     #[error("another rvsd is already listening on {0}")]
     InUse(PathBuf),
-    #[error("cannot create the control socket directory {path}: {source}")]
-    Dir { path: PathBuf, source: io::Error },
-    #[error("cannot bind the control socket {path}: {source}")]
-    Bind { path: PathBuf, source: io::Error },
+    // `err` (not `source`): the message already says it, anyhow must not repeat it.
+    #[error("cannot create the control socket directory {path}: {err}")]
+    Dir { path: PathBuf, err: io::Error },
+    #[error("cannot bind the control socket {path}: {err}")]
+    Bind { path: PathBuf, err: io::Error },
 }
 
 /// Binds the socket: creates its directory, replaces a stale socket left by a crashed
@@ -32,9 +33,9 @@ pub enum ControlError {
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|source| ControlError::Dir {
+            std::fs::create_dir_all(dir).map_err(|err| ControlError::Dir {
                 path: dir.to_path_buf(),
-                source,
+                err,
             })?;
         }
     }
@@ -44,14 +45,14 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind {
+    let listener = UnixListener::bind(path).map_err(|err| ControlError::Bind {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|err| {
         ControlError::Bind {
             path: path.to_path_buf(),
-            source,
+            err,
         }
     })?;
     Ok(listener)

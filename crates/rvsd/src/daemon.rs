@@ -80,14 +80,22 @@ impl Daemon {
         }
         match req {
             Request::Info => Reply::Info(t.info()),
-            Request::ListServices { key: None } => Reply::Services(t.snapshot()),
-            Request::ListServices { key: Some(k) } => {
-                match t.snapshot().into_iter().find(|s| s.cfg.key == k) {
-                    Some(s) => Reply::Services(vec![s]),
-                    None => error(Errno::NoService, "no such service"),
+            Request::ListServices { key } => {
+                let mut list = t.snapshot();
+                if let Some(k) = key {
+                    list.retain(|s| s.cfg.key == k);
+                    if list.is_empty() {
+                        return error(Errno::NoService, "no such service");
+                    }
                 }
+                self.plane.fill_listing(t, &mut list);
+                Reply::Services(list)
             }
-            Request::ListConns => Reply::Conns(t.conn_snapshot(self.now())),
+            Request::ListConns => Reply::Conns(
+                self.plane
+                    .connections(t)
+                    .unwrap_or_else(|| t.conn_snapshot(self.now())),
+            ),
             Request::GlobalStats => {
                 let (stats, rates) = t.global_stats();
                 Reply::GlobalStats { stats, rates }

@@ -119,8 +119,18 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match start(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvsd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: Args) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -132,9 +142,6 @@ fn main() -> Result<()> {
     let mut table = Table::new();
     for kv in &args.sysctls {
         apply_sysctl(&mut table, kv)?;
-    }
-    if let Some(file) = &args.restore {
-        rvsd::restore::restore_file(&mut table, file)?;
     }
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -153,6 +160,15 @@ async fn run(args: Args, table: Table) -> Result<()> {
     let shared = Arc::new(Shared::new(table));
     let plane = build_plane(&args, &shared)?;
     let daemon = Arc::new(Daemon::new(shared, plane));
+    if let Some(file) = &args.restore {
+        match rvsd::restore::restore_file(&daemon, file) {
+            Ok(n) => tracing::info!(file = %file.display(), rules = n, "restored"),
+            Err(e) => {
+                let _ = std::fs::remove_file(&args.socket);
+                return Err(e);
+            }
+        }
+    }
     tracing::info!(
         socket = %args.socket.display(),
         dataplane = daemon.plane().name(),
