@@ -280,10 +280,7 @@ impl DataPlane for Proxy {
             keep
         });
         for key in want {
-            if !listeners.contains_key(&key) {
-                let tasks = self.start(key);
-                listeners.insert(key, tasks);
-            }
+            listeners.entry(key).or_insert_with(|| self.start(key));
         }
         drop(listeners);
         self.ctx.registry.sweep(table);

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 /// How a relay moves bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transfer {
-    /// read(2) into a 16 KiB buffer, write(2) out.
+    /// read(2) into a 16 KiB buffer (held only while data flows), write(2) out.
     Copy,
     /// splice(2) socket → pipe → socket.
     Splice,
@@ -63,19 +63,23 @@ async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
 }
 
 async fn copy(src: &TcpStream, dst: &TcpStream, progress: &mut (dyn FnMut(u64) + Send)) -> io::Result<()> {
-    // Allocated on the first byte: an idle connection costs no buffer.
-    let mut buf: Option<Box<[u8]>> = None;
     loop {
         src.readable().await?;
-        let b = buf.get_or_insert_with(|| vec![0u8; COPY_BUF].into_boxed_slice());
-        match src.try_read(b) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                write_all(dst, &b[..n]).await?;
-                progress(n as u64);
+        // The buffer lives only while data flows: taken when the socket has data, given
+        // back once it would block, so an idle connection holds none. It is not zeroed:
+        // `try_read_buf` fills the spare capacity.
+        let mut buf = Vec::with_capacity(COPY_BUF);
+        loop {
+            buf.clear();
+            match src.try_read_buf(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    write_all(dst, &buf).await?;
+                    progress(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
         }
     }
 }

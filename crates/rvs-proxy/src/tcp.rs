@@ -133,7 +133,7 @@ enum Outcome {
 }
 
 async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, cancel: CancellationToken) {
-    sock::keepalive(&client);
+    // The client socket inherited keepalive and TCP_NODELAY from the listener.
     sock::keepalive(&server);
     {
         // The handshake as a NAT director sees it: SYN+ACK out, ACK in → ESTABLISHED.
@@ -161,7 +161,10 @@ async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, ca
                     c2s_done = true;
                     match end {
                         End::Eof => {
-                            sock::shutdown_write(&server);
+                            // Once both ways are done the close just below sends the FIN.
+                            if !s2c_done {
+                                sock::shutdown_write(&server);
+                            }
                             events.push((Dir::In, TcpFlags::FIN_ACK));
                         }
                         End::Reset(e) => {
@@ -176,7 +179,9 @@ async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, ca
                     s2c_done = true;
                     match end {
                         End::Eof => {
-                            sock::shutdown_write(&client);
+                            if !c2s_done {
+                                sock::shutdown_write(&client);
+                            }
                             events.push((Dir::Out, TcpFlags::FIN_ACK));
                         }
                         End::Reset(e) => {

@@ -1,9 +1,9 @@
 //! The daemon's state and the dispatch of control requests.
 
-use rvs_api::{ApiError, Reply, Request, StatusReply, TimeoutsReply};
+use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
 use rvs_core::{Errno, Millis, Table};
 use rvs_dataplane::{DataPlane, Shared};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 /// How often timers, scheduler housekeeping and the trash run.
 pub const HOUSEKEEPING_MS: u64 = 1000;
@@ -11,7 +11,13 @@ pub const HOUSEKEEPING_MS: u64 = 1000;
 pub struct Daemon {
     shared: Arc<Shared>,
     plane: Box<dyn DataPlane>,
+    /// Health checker states for `Status` (set once keepalived.conf checkers run).
+    checkers: OnceLock<CheckerSource>,
 }
+
+/// Gives the current state of every health checker. Called with the table locked: it
+/// must not lock the table itself.
+pub type CheckerSource = Box<dyn Fn() -> Vec<CheckerStatus> + Send + Sync>;
 
 fn error(errno: Errno, message: &str) -> Reply {
     Reply::Error(ApiError {
@@ -22,7 +28,11 @@ fn error(errno: Errno, message: &str) -> Reply {
 
 impl Daemon {
     pub fn new(shared: Arc<Shared>, plane: Box<dyn DataPlane>) -> Daemon {
-        let d = Daemon { shared, plane };
+        let d = Daemon {
+            shared,
+            plane,
+            checkers: OnceLock::new(),
+        };
         {
             let t = d.table();
             d.plane.sync(&t);
@@ -45,6 +55,11 @@ impl Daemon {
 
     pub fn plane(&self) -> &dyn DataPlane {
         &*self.plane
+    }
+
+    /// Where `Status` gets checker states from (keepalived.conf health checkers).
+    pub fn set_checker_source(&self, source: CheckerSource) {
+        let _ = self.checkers.set(source);
     }
 
     /// Serves one request.
@@ -125,7 +140,7 @@ impl Daemon {
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 dataplane: self.plane.name().to_string(),
-                checkers: Vec::new(),
+                checkers: self.checkers.get().map(|f| f()).unwrap_or_default(),
                 facts: self.plane.facts(),
             }),
             Request::Batch(_) => unreachable!("handled by the caller"),

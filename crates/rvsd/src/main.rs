@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
+mod keepalived;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Plane {
     /// The table only: no forwarding (tests, dry runs).
@@ -39,6 +41,16 @@ struct Args {
     /// Load an `ipvsadm -S` rules file at start.
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+
+    /// keepalived.conf: its services, real servers and health checkers (keepalived `-f`);
+    /// SIGHUP reloads it.
+    #[arg(short = 'f', long = "use-file", value_name = "FILE")]
+    use_file: Option<PathBuf>,
+
+    /// Check the keepalived.conf (`-f`, else /etc/keepalived/keepalived.conf) and exit:
+    /// 0 valid, 4 unreadable, 5 invalid (keepalived `-t`).
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
 
     /// Set a sysctl of the model, e.g. `expire_nodest_conn=1` (repeatable).
     #[arg(long = "sysctl", value_name = "NAME=VALUE")]
@@ -121,6 +133,9 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.config_test {
+        return std::process::ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
+    }
     match start(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -191,11 +206,26 @@ async fn run(args: Args, table: Table) -> Result<()> {
         })
     };
 
+    let mut ka = match &args.use_file {
+        Some(f) => Some(keepalived::Keepalived::start(f, daemon.clone()).await?),
+        None => None,
+    };
+
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
+            _ = hup.recv() => match ka.as_mut() {
+                Some(k) => k.reload().await,
+                None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
+            },
+        }
+    }
+    if let Some(k) = ka {
+        k.stop().await;
     }
     server.abort();
     timers.abort();

@@ -1,0 +1,269 @@
+//! keepalived.conf in rvsd: `rvsd -f FILE` (`--use-file`) loads it, puts its services in
+//! the table and runs its health checkers; `rvsd -t [-f FILE]` tests it and exits with
+//! keepalived's `-t` status; SIGHUP reloads it (only what changed is applied; a file
+//! with errors is refused and the running configuration stays).
+
+use anyhow::Result;
+use rvs_check::{Options, Supervisor, TableSink};
+use rvs_core::Table;
+use rvs_keepalived::{Config, LoadError, LoadOptions};
+use rvsd::Daemon;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// keepalived's default configuration file (`-t` without `-f`).
+pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+/// keepalived `-t` exit statuses (`lib/scheduler.h` `KEEPALIVED_CHK_EXIT_*`).
+pub mod exit {
+    /// The configuration is valid.
+    pub const OK: u8 = 0;
+    /// The file cannot be read (`CONFIG_FILE_NOT_FOUND`, `CONFIG_FATAL`).
+    pub const CONFIG: u8 = 4;
+    /// Configuration errors (syntax, values, unknown keywords).
+    pub const CONFIG_TEST: u8 = 5;
+}
+
+/// How long omega shutdown scripts may run.
+const STOP_SCRIPTS: Duration = Duration::from_secs(1);
+
+fn options() -> LoadOptions {
+    LoadOptions {
+        config_id: short_hostname(),
+        instance: None,
+    }
+}
+
+/// The host name up to the first dot: keepalived's default configuration id for
+/// `@id` lines.
+fn short_hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    Some(name.split('.').next().unwrap_or_default().to_string())
+}
+
+/// Loads a keepalived.conf; warnings are logged.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let cfg = rvs_keepalived::load_with(path, &options())?;
+    for d in &cfg.diagnostics {
+        tracing::warn!("{d}");
+    }
+    Ok(cfg)
+}
+
+/// `rvsd -t`: prints every diagnostic (`file:line:col`) to stderr and returns the exit
+/// status keepalived's `-t` would.
+pub fn config_test(path: Option<&Path>) -> u8 {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    match rvs_keepalived::load_with(&path, &options()) {
+        Ok(cfg) => {
+            for d in &cfg.diagnostics {
+                eprintln!("{d}");
+            }
+            if cfg.has_unknown_keywords() {
+                exit::CONFIG_TEST
+            } else {
+                exit::OK
+            }
+        }
+        Err(e @ LoadError::NotFound { .. }) => {
+            eprintln!("{e}");
+            exit::CONFIG
+        }
+        Err(e) => {
+            for d in e.diagnostics() {
+                eprintln!("{d}");
+            }
+            exit::CONFIG_TEST
+        }
+    }
+}
+
+/// A running keepalived configuration.
+pub struct Keepalived {
+    path: PathBuf,
+    config: Config,
+    sup: Arc<Supervisor>,
+}
+
+impl Keepalived {
+    /// Loads `path`, applies it to the daemon's table and starts the checkers; the
+    /// daemon's `Status` reply lists them from then on.
+    pub async fn start(path: &Path, daemon: Arc<Daemon>) -> Result<Keepalived> {
+        let config = load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+        let d = daemon.clone();
+        let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
+            let mut t = d.table();
+            change(&mut t);
+            d.plane().sync(&t);
+        });
+        let sup = Arc::new(Supervisor::start(&config, sink, Options::default()).await);
+        let s = sup.clone();
+        daemon.set_checker_source(Box::new(move || s.status()));
+        tracing::info!(
+            file = %path.display(),
+            virtual_servers = config.virtual_servers.len(),
+            checkers = sup.running(),
+            vrrp_instances = config.vrrp_instances.len(),
+            "keepalived configuration loaded"
+        );
+        if !config.vrrp_instances.is_empty() {
+            tracing::warn!("vrrp_instance blocks are parsed but VRRP is not run by rvsd yet");
+        }
+        Ok(Keepalived {
+            path: path.to_path_buf(),
+            config,
+            sup,
+        })
+    }
+
+    /// SIGHUP: reads the file again and applies the difference. A file with errors is
+    /// refused whole; the running configuration stays.
+    pub async fn reload(&mut self) {
+        let cfg = match load(&self.path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
+                return;
+            }
+        };
+        let diff = rvs_keepalived::diff(&self.config, &cfg);
+        tracing::info!(
+            services_added = diff.added_services.len(),
+            services_removed = diff.removed_services.len(),
+            services_changed = diff.changed_services.len(),
+            servers_added = diff.added_dests.len(),
+            servers_removed = diff.removed_dests.len(),
+            servers_changed = diff.changed_dests.len(),
+            checkers_changed = diff.changed_checkers.len(),
+            "reloading {}",
+            self.path.display()
+        );
+        self.sup.reload(&cfg).await;
+        self.config = cfg;
+    }
+
+    /// Stops the checkers (with `omega`: notify_down and quorum_down scripts run).
+    pub async fn stop(self) {
+        self.sup.stop(STOP_SCRIPTS).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_api::{Reply, Request};
+    use rvs_dataplane::{NoDataPlane, Shared};
+    use std::io::Write;
+
+    fn testdata(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/keepalived")
+            .join(rel)
+    }
+
+    #[test]
+    fn config_test_exit_statuses_are_keepalived_s() {
+        assert_eq!(
+            config_test(Some(&testdata("seed000_master.conf"))),
+            exit::OK
+        );
+        assert_eq!(
+            config_test(Some(&testdata("seed003_backup.conf"))),
+            exit::OK
+        );
+        assert_eq!(
+            config_test(Some(&testdata("errors/in_include.conf"))),
+            exit::CONFIG_TEST
+        );
+        assert_eq!(
+            config_test(Some(&testdata("errors/unknown_keyword.conf"))),
+            exit::CONFIG_TEST
+        );
+        assert_eq!(
+            config_test(Some(&testdata("no-such-file.conf"))),
+            exit::CONFIG
+        );
+    }
+
+    fn write(path: &Path, text: &str) {
+        let mut f = std::fs::File::create(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn conf(rs: std::net::SocketAddr, weight: u32) -> String {
+        format!(
+            "virtual_server 127.0.50.100 80 {{\n protocol TCP\n lb_kind DR\n lb_algo rr\n delay_loop 0.2\n warmup 0\n\
+             real_server {} {} {{\n  weight {weight}\n  TCP_CHECK {{\n   connect_timeout 0.3\n  }}\n }}\n}}\n",
+            rs.ip(),
+            rs.port()
+        )
+    }
+
+    fn weight(d: &Daemon) -> Option<u32> {
+        let t = d.table();
+        let (sid, _) = t.services().next()?;
+        let w = t.dests_of(sid).iter().next().map(|(_, x)| x.cfg.weight);
+        w
+    }
+
+    #[tokio::test]
+    async fn use_file_fills_the_table_status_lists_checkers_and_reload_applies_changes() {
+        let l = tokio::net::TcpListener::bind("127.0.50.1:0").await.unwrap();
+        let rs = l.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keepalived.conf");
+        write(&file, &conf(rs, 2));
+        let daemon = Arc::new(Daemon::new(
+            Arc::new(Shared::new(Table::new())),
+            Box::new(NoDataPlane),
+        ));
+        let mut ka = Keepalived::start(&file, daemon.clone()).await.unwrap();
+        assert_eq!(weight(&daemon), Some(2));
+        let Reply::Status(s) = daemon.handle(Request::Status) else {
+            panic!()
+        };
+        assert_eq!(s.checkers.len(), 1);
+        assert_eq!(s.checkers[0].kind, "TCP_CHECK");
+        assert_eq!(s.checkers[0].addr, rs.ip());
+
+        // SIGHUP with a changed weight.
+        write(&file, &conf(rs, 5));
+        ka.reload().await;
+        assert_eq!(weight(&daemon), Some(5));
+        // A file with an error is refused: the running configuration stays.
+        write(&file, &conf(rs, 5).replace("weight 5", "weight five"));
+        ka.reload().await;
+        assert_eq!(weight(&daemon), Some(5));
+
+        // The real server dies: it leaves the table, Status shows why.
+        drop(l);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while weight(&daemon).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "real server not removed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let Reply::Status(s) = daemon.handle(Request::Status) else {
+            panic!()
+        };
+        assert!(!s.checkers[0].up);
+        assert!(s.checkers[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("refused"));
+        ka.stop().await;
+    }
+}
