@@ -71,12 +71,20 @@ pub struct Service {
     pub(crate) sched: Box<dyn Scheduler>,
     /// Live servers, oldest first (list order is the reverse).
     pub(crate) order: Vec<DestId>,
+    /// The same servers by address, for O(1) lookups on add/edit/delete.
+    pub(crate) by_addr: HashMap<(IpAddr, u16), DestId>,
     pub stats: Stats,
 }
 
 impl Service {
     pub fn sched_kind(&self) -> SchedKind {
         self.sched.kind()
+    }
+
+    /// The dh/sh/mh lookup table as the scheduler last built it (see
+    /// [`Scheduler::lookup_table`]); `None` for the other schedulers.
+    pub fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        self.sched.lookup_table()
     }
 }
 
@@ -90,8 +98,12 @@ pub struct Table {
     pub(crate) port0_services: usize,
     pub(crate) fwmark_services: usize,
     pub(crate) dests: DestArena,
-    /// Deleted servers still referenced by connections, with the key of their service.
-    pub(crate) trash: Vec<(DestId, ServiceKey)>,
+    /// Deleted servers kept while connections use them, by (service key, address, port):
+    /// re-adding one revives it.
+    pub(crate) trash: HashMap<(ServiceKey, IpAddr, u16), DestId>,
+    /// Trashed servers superseded in `trash` by a newer deletion of the same address;
+    /// freed once unreferenced.
+    pub(crate) orphans: Vec<DestId>,
     pub(crate) seq: u64,
     pub(crate) conns: ConnTable,
     pub timeouts: Timeouts,
@@ -177,7 +189,8 @@ impl Table {
             port0_services: 0,
             fwmark_services: 0,
             dests: SlotMap::with_key(),
-            trash: Vec::new(),
+            trash: HashMap::new(),
+            orphans: Vec::new(),
             seq: 0,
             conns: ConnTable::default(),
             timeouts: Timeouts::default(),
@@ -222,11 +235,7 @@ impl Table {
     }
 
     pub fn find_dest(&self, svc: ServiceId, addr: IpAddr, port: u16) -> Option<DestId> {
-        self.services[svc]
-            .order
-            .iter()
-            .copied()
-            .find(|id| self.dests[*id].cfg.addr == addr && self.dests[*id].cfg.port == port)
+        self.services[svc].by_addr.get(&(addr, port)).copied()
     }
 
     pub fn conns(&self) -> &ConnTable {
@@ -250,6 +259,7 @@ impl Table {
             cfg,
             sched: kind.build(),
             order: Vec::new(),
+            by_addr: HashMap::new(),
             stats: Stats::default(),
         };
         let flags = svc.cfg.sched_flags;
@@ -370,16 +380,8 @@ impl Table {
         }
         self.seq += 1;
         let seq = self.seq;
-        let revived = self
-            .trash
-            .iter()
-            .position(|(id, k)| {
-                k == key && {
-                    let d = &self.dests[*id];
-                    d.cfg.addr == cfg.addr && d.cfg.port == cfg.port
-                }
-            })
-            .map(|pos| self.trash.swap_remove(pos).0);
+        let revived = self.trash.remove(&(*key, cfg.addr, cfg.port));
+        let addr = (cfg.addr, cfg.port);
         let id = match revived {
             Some(id) => {
                 let d = &mut self.dests[id];
@@ -394,6 +396,7 @@ impl Table {
         };
         let svc = &mut self.services[sid];
         svc.order.push(id);
+        svc.by_addr.insert(addr, id);
         let flags = svc.cfg.sched_flags;
         let view = DestView::new(&svc.order, &self.dests);
         svc.sched.update(&view, flags, DestChange::Added(id));
@@ -452,6 +455,7 @@ impl Table {
             .find_dest(sid, addr, port)
             .ok_or_else(|| err(Errno::NotFound, "no such destination"))?;
         let svc = &mut self.services[sid];
+        svc.by_addr.remove(&(addr, port));
         let pos = svc.order.iter().position(|x| *x == id).expect("member");
         // The next-newer server is the one after it in the oldest-first vector.
         let newer = svc.order.get(pos + 1).copied();
@@ -467,16 +471,27 @@ impl Table {
     fn trash_dest(&mut self, id: DestId, key: ServiceKey) {
         let d = &mut self.dests[id];
         d.available = false;
-        if d.refs == 0 {
-            d.idle_since = None;
+        d.idle_since = None;
+        let slot = (key, d.cfg.addr, d.cfg.port);
+        // A server of the same address deleted earlier and still in the trash is
+        // superseded: only the newest can be revived; the older one is freed with its
+        // connections by the purge.
+        if let Some(old) = self.trash.insert(slot, id) {
+            self.orphans.push(old);
         }
-        self.trash.push((id, key));
     }
 
     /// Frees trashed servers unreferenced for [`DEST_TRASH_PERIOD_MS`].
     pub(crate) fn purge_trash(&mut self, now: Millis) {
         let dests = &mut self.dests;
-        self.trash.retain(|(id, _)| {
+        self.orphans.retain(|id| {
+            let gone = dests.get(*id).is_none_or(|d| d.refs == 0);
+            if gone {
+                dests.remove(*id);
+            }
+            !gone
+        });
+        self.trash.retain(|_, id| {
             let d = &mut dests[*id];
             if d.refs > 0 {
                 d.idle_since = None;

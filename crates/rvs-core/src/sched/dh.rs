@@ -40,6 +40,10 @@ impl Scheduler for Dh {
         };
     }
 
+    fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        Some(self.buckets.iter().copied().map(Some).collect())
+    }
+
     fn schedule(
         &mut self,
         dests: &DestView<'_>,

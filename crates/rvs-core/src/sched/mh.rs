@@ -150,6 +150,10 @@ impl Scheduler for Mh {
         self.rebuild(dests);
     }
 
+    fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        Some(self.lookup.clone())
+    }
+
     fn schedule(
         &mut self,
         dests: &DestView<'_>,

@@ -113,6 +113,14 @@ pub trait Scheduler: Send + fmt::Debug {
 
     /// Periodic housekeeping (lblc/lblcr garbage collection); called at least every 60 s.
     fn tick(&mut self, _dests: &DestView<'_>, _now: Millis) {}
+
+    /// The lookup table of a hash scheduler — dh and sh: 256 buckets, mh: 4093 slots, in
+    /// index order, `None` for an empty slot — for a data plane that does the per-packet
+    /// lookups itself (XDP). The table is the one this scheduler built on its last update,
+    /// as the kernel builds it on update. `None` for schedulers without a table.
+    fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        None
+    }
 }
 
 /// The scheduler names rvs knows, as ipvsadm spells them.

@@ -53,6 +53,10 @@ impl Scheduler for Sh {
         }
     }
 
+    fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        Some(self.buckets.iter().copied().map(Some).collect())
+    }
+
     fn schedule(
         &mut self,
         dests: &DestView<'_>,

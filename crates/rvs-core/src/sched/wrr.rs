@@ -32,18 +32,35 @@ pub struct Wrr {
     mw: i64,
     /// Step: gcd of the positive weights, 1 if there are none.
     di: i64,
+    /// gcd of the positive weights (0 if none) and the largest weight: kept so that an add
+    /// updates them in O(1) — loading 10,000 servers one by one stays linear.
+    gcd_w: u32,
+    max_w: u32,
 }
 
 impl Wrr {
     fn recompute(&mut self, dests: &DestView<'_>) {
-        let g = dests
+        self.gcd_w = dests
             .iter()
             .map(|(_, d)| d.weight())
             .filter(|w| *w > 0)
             .fold(0, gcd);
-        self.di = if g == 0 { 1 } else { g as i64 };
-        let max = dests.iter().map(|(_, d)| d.weight()).max().unwrap_or(0) as i64;
-        self.mw = max - (self.di - 1);
+        self.max_w = dests.iter().map(|(_, d)| d.weight()).max().unwrap_or(0);
+        self.derive();
+    }
+
+    /// An added server can only raise the maximum and refine the gcd.
+    fn add_weight(&mut self, w: u32) {
+        if w > 0 {
+            self.gcd_w = gcd(self.gcd_w, w);
+        }
+        self.max_w = self.max_w.max(w);
+        self.derive();
+    }
+
+    fn derive(&mut self) {
+        self.di = if self.gcd_w == 0 { 1 } else { self.gcd_w as i64 };
+        self.mw = self.max_w as i64 - (self.di - 1);
     }
 }
 
@@ -53,7 +70,12 @@ impl Scheduler for Wrr {
     }
 
     fn update(&mut self, dests: &DestView<'_>, _flags: SchedFlags, change: DestChange) {
-        self.recompute(dests);
+        match change {
+            DestChange::Added(id) => {
+                self.add_weight(dests.get(id).map_or(0, |d| d.weight()));
+            }
+            _ => self.recompute(dests),
+        }
         if change == DestChange::Reset {
             // Binding (a fresh scheduler) starts at the head with the full bar; a flags-only
             // change is no event for wrr in the kernel, so the walk carries on.

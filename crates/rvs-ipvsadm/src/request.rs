@@ -1,0 +1,213 @@
+//! From a command to rvsd requests, and from rvsd's replies to what ipvsadm prints.
+//!
+//! [`requests`] and [`render`] are pure: a test feeds replies and compares output bytes
+//! and exit status, no daemon needed.
+
+use crate::command::{Command, ListWhat};
+use crate::error::{ipvs_strerror, Op};
+use crate::format;
+use crate::names::Resolver;
+use rvs_api::{ApiError, Reply, Request};
+
+/// The requests one command sends, in order (none for `-h`, `-v`, `-R`).
+pub fn requests(cmd: &Command) -> Vec<Request> {
+    match cmd {
+        Command::Help | Command::Version | Command::Restore => vec![],
+        Command::AddService(cfg) => vec![Request::AddService(cfg.clone())],
+        Command::EditService(cfg) => vec![Request::EditService(cfg.clone())],
+        Command::DelService(key) => vec![Request::DelService(*key)],
+        Command::Flush => vec![Request::Flush],
+        Command::AddDest { svc, dest } => vec![Request::AddDest {
+            svc: *svc,
+            dest: dest.clone(),
+        }],
+        Command::EditDest { svc, dest } => vec![Request::EditDest {
+            svc: *svc,
+            dest: dest.clone(),
+        }],
+        Command::DelDest { svc, addr, port } => vec![Request::DelDest {
+            svc: *svc,
+            addr: *addr,
+            port: *port,
+        }],
+        Command::Zero(key) => vec![Request::Zero(*key)],
+        Command::SetTimeouts { tcp, tcpfin, udp } => vec![Request::SetTimeouts {
+            tcp: *tcp,
+            tcpfin: *tcpfin,
+            udp: *udp,
+        }],
+        Command::StartDaemon(cfg) => vec![Request::StartDaemon(cfg.clone())],
+        Command::StopDaemon { master } => vec![Request::StopDaemon { master: *master }],
+        Command::Save { .. } => vec![Request::ListServices { key: None }],
+        Command::Status { .. } => vec![Request::Status],
+        Command::List(list) => match list.what {
+            ListWhat::All => vec![Request::Info, Request::ListServices { key: None }],
+            ListWhat::Service(key) => vec![Request::ListServices { key: Some(key) }],
+            ListWhat::Conns => vec![Request::ListConns],
+            ListWhat::Timeouts => vec![Request::GetTimeouts],
+            ListWhat::Daemons => vec![Request::ListDaemons],
+        },
+    }
+}
+
+/// What a command prints and the exit status it ends with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: i32,
+}
+
+impl Output {
+    fn out(stdout: String) -> Output {
+        Output {
+            stdout,
+            ..Output::default()
+        }
+    }
+
+    fn err(stderr: String, status: i32) -> Output {
+        Output {
+            stderr,
+            status,
+            ..Output::default()
+        }
+    }
+
+    /// Appends another command's output; the status becomes the later one's.
+    pub fn then(&mut self, next: Output) {
+        self.stdout.push_str(&next.stdout);
+        self.stderr.push_str(&next.stderr);
+        self.status = next.status;
+    }
+}
+
+/// The operation whose messages apply to a command's failure.
+fn mutation_op(cmd: &Command) -> Op {
+    match cmd {
+        Command::AddService(_) => Op::AddService,
+        Command::EditService(_) => Op::EditService,
+        Command::DelService(_) => Op::DelService,
+        Command::Flush => Op::Flush,
+        Command::AddDest { .. } => Op::AddDest,
+        Command::EditDest { .. } => Op::EditDest,
+        Command::DelDest { .. } => Op::DelDest,
+        Command::Zero(_) => Op::Zero,
+        Command::SetTimeouts { .. } => Op::SetTimeout,
+        Command::StartDaemon(_) => Op::StartDaemon,
+        Command::StopDaemon { .. } => Op::StopDaemon,
+        _ => Op::Status,
+    }
+}
+
+/// ipvsadm's text for a failed call: its own table, else the errno's `strerror`; a
+/// failure without errno (a protocol-level refusal) prints rvsd's message.
+pub fn error_text(op: Op, e: &ApiError) -> String {
+    match e.errno {
+        Some(errno) => ipvs_strerror(op, errno).to_string(),
+        None => e.message.clone(),
+    }
+}
+
+fn unexpected(reply: &Reply) -> Output {
+    let kind = match reply {
+        Reply::Ok => "Ok",
+        Reply::Error(_) => "Error",
+        Reply::Info(_) => "Info",
+        Reply::Services(_) => "Services",
+        Reply::Conns(_) => "Conns",
+        Reply::GlobalStats { .. } => "GlobalStats",
+        Reply::Timeouts(_) => "Timeouts",
+        Reply::Daemons(_) => "Daemons",
+        Reply::Batch(_) => "Batch",
+        Reply::Status(_) => "Status",
+    };
+    Output::err(format!("unexpected reply from rvsd: {kind}\n"), 255)
+}
+
+/// Listing failures: ipvsadm prints the message and exits with 1.
+fn list_error(op: Op, reply: &Reply) -> Output {
+    match reply {
+        Reply::Error(e) => Output::err(format!("{}\n", error_text(op, e)), 1),
+        other => unexpected(other),
+    }
+}
+
+/// Turns the replies to [`requests`]`(cmd)` into output and exit status.
+pub fn render(cmd: &Command, replies: &[Reply], names: &dyn Resolver) -> Output {
+    if replies.len() != requests(cmd).len() {
+        return Output::err("rvsd answered the wrong number of requests\n".into(), 255);
+    }
+    match cmd {
+        Command::Help | Command::Version | Command::Restore => Output::default(),
+        Command::List(list) => render_list(list, replies, names),
+        Command::Save { numeric } => match &replies[0] {
+            Reply::Services(s) => Output::out(format::save(s, *numeric, names)),
+            other => list_error(Op::GetServices, other),
+        },
+        Command::Status { json } => match &replies[0] {
+            Reply::Status(s) if *json => Output::out(format::json::status(s)),
+            Reply::Status(s) => Output::out(format::status(s)),
+            other => list_error(Op::Status, other),
+        },
+        mutation => match &replies[0] {
+            Reply::Ok => Output::default(),
+            // ipvsadm prints the message and returns -1 from main: exit status 255.
+            Reply::Error(e) => {
+                Output::err(format!("{}\n", error_text(mutation_op(mutation), e)), 255)
+            }
+            other => unexpected(other),
+        },
+    }
+}
+
+fn render_list(list: &crate::command::List, replies: &[Reply], names: &dyn Resolver) -> Output {
+    let f = &list.format;
+    match list.what {
+        ListWhat::All => {
+            let info = match &replies[0] {
+                Reply::Info(info) => info,
+                other => return list_error(Op::GetInfo, other),
+            };
+            match &replies[1] {
+                Reply::Services(s) if f.json => Output::out(format::json::table(info, s, f.nosort)),
+                Reply::Services(s) => Output::out(format::list_table(info, s, f, names)),
+                other => {
+                    // ipvsadm has printed its version line before asking for services.
+                    let mut out = list_error(Op::GetServices, other);
+                    if !f.json {
+                        let (a, b, c) = info.version;
+                        out.stdout = format!(
+                            "IP Virtual Server version {a}.{b}.{c} (size={})\n",
+                            info.size
+                        );
+                    }
+                    out
+                }
+            }
+        }
+        ListWhat::Service(_) => match &replies[0] {
+            Reply::Services(s) => match s.first() {
+                Some(svc) if f.json => Output::out(format::json::one_service(svc, f.nosort)),
+                Some(svc) => Output::out(format::list_service(svc, f, names)),
+                None => Output::err("No such service\n".into(), 1),
+            },
+            other => list_error(Op::GetService, other),
+        },
+        ListWhat::Conns => match &replies[0] {
+            Reply::Conns(c) if f.json => Output::out(format::json::conns(c)),
+            Reply::Conns(c) => Output::out(format::list_conns(c, f, names)),
+            other => list_error(Op::GetConns, other),
+        },
+        ListWhat::Timeouts => match &replies[0] {
+            Reply::Timeouts(t) if f.json => Output::out(format::json::timeouts(t)),
+            Reply::Timeouts(t) => Output::out(format::timeouts(t)),
+            other => list_error(Op::GetTimeout, other),
+        },
+        ListWhat::Daemons => match &replies[0] {
+            Reply::Daemons(d) if f.json => Output::out(format::json::daemons(d)),
+            Reply::Daemons(d) => Output::out(format::daemons(d)),
+            other => list_error(Op::GetDaemon, other),
+        },
+    }
+}

@@ -1,0 +1,493 @@
+//! rvsadm against a real rvsd (`--dataplane none`, on a private socket), driven only
+//! through the rvsadm binary, as an operator or a script would.
+//!
+//! rvsd must be built first (`cargo build -p rvsd`); it is looked up next to the rvsadm
+//! binary under test. A missing rvsd fails these tests with that instruction, it does not
+//! skip them.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const RVSADM: &str = env!("CARGO_BIN_EXE_rvsadm");
+
+fn rvsd_binary() -> PathBuf {
+    let dir = Path::new(RVSADM).parent().expect("binary directory");
+    let rvsd = dir.join("rvsd");
+    assert!(
+        rvsd.is_file(),
+        "rvsd is not built at {} -- run `cargo build -p rvsd` first",
+        rvsd.display()
+    );
+    rvsd
+}
+
+/// A running rvsd on its own socket; stopped (SIGTERM, then SIGKILL) when dropped.
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Daemon {
+    fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Daemon {
+        let dir = std::env::temp_dir().join(format!(
+            "rvsadm-daemon-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("rvsd.sock");
+        let log = std::fs::File::create(dir.join("rvsd.log")).unwrap();
+        let child = Command::new(rvsd_binary())
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--dataplane", "none"])
+            .args(extra)
+            .env_remove("RVS_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start rvsd");
+        let mut d = Daemon { child, dir, socket };
+        d.wait_ready();
+        d
+    }
+
+    /// Bounded wait (200 tries, 10 s) for the socket to accept connections.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rvsd exited early ({status}): {}", self.log());
+            }
+            if UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "rvsd did not open {}: {}",
+            self.socket.display(),
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("rvsd.log")).unwrap_or_default()
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut child = Command::new(RVSADM)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rvsadm");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let o: Output = child.wait_with_output().unwrap();
+        (
+            o.status.code().expect("rvsadm exited normally"),
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    }
+
+    /// Runs a command that must succeed silently.
+    fn ok(&self, args: &[&str]) {
+        let (code, out, err) = self.run(args, "");
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "", ""),
+            "rvsadm {args:?}"
+        );
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn out(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args, "");
+        assert_eq!((code, err.as_str()), (0, ""), "rvsadm {args:?}");
+        out
+    }
+
+    /// A command refused by the table: ipvsadm's message and status.
+    fn refused(&self, args: &[&str], status: i32, message: &str) {
+        let (code, out, err) = self.run(args, "");
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (status, "", &*format!("{message}\n")),
+            "rvsadm {args:?}"
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const TITLE: &str = "IP Virtual Server version 1.2.1 (size=4096)\n\
+Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+
+#[test]
+fn seed_nat_script_lists_like_ipvsadm() {
+    let d = Daemon::start();
+    d.ok(&["-C"]);
+    d.ok(&["-A", "-t", "172.16.254.200:80", "-s", "wrr"]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "172.16.254.200:80",
+        "-r",
+        "192.168.0.18:80",
+        "-m",
+        "-w",
+        "1",
+    ]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "172.16.254.200:80",
+        "-r",
+        "192.168.0.28:80",
+        "-m",
+        "-w",
+        "1",
+    ]);
+    let want = format!(
+        "{TITLE}TCP  172.16.254.200:80 wrr\n  \
+         -> 192.168.0.18:80              Masq    1      0          0         \n  \
+         -> 192.168.0.28:80              Masq    1      0          0         \n"
+    );
+    assert_eq!(d.out(&["-ln"]), want);
+}
+
+#[test]
+fn seed_port_mapping_example_matches_the_document() {
+    let d = Daemon::start();
+    d.ok(&["-A", "-t", "172.16.132.18:80", "-s", "rr"]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "172.16.132.18:80",
+        "-r",
+        "192.168.99.130:888",
+        "-m",
+    ]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "172.16.132.18:80",
+        "-r",
+        "192.168.99.140:888",
+        "-m",
+    ]);
+    let want = format!(
+        "{TITLE}TCP  172.16.132.18:80 rr\n  \
+         -> 192.168.99.130:888           Masq    1      0          0         \n  \
+         -> 192.168.99.140:888           Masq    1      0          0         \n"
+    );
+    assert_eq!(d.out(&["-Ln"]), want);
+}
+
+#[test]
+fn seed_dr_script_lists_like_ipvsadm() {
+    let d = Daemon::start();
+    d.ok(&["-C"]);
+    d.ok(&["-A", "-t", "192.168.0.38:80", "-s", "wrr"]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "192.168.0.38:80",
+        "-r",
+        "192.168.0.18:80",
+        "-g",
+        "-w",
+        "3",
+    ]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "192.168.0.38:80",
+        "-r",
+        "192.168.0.28:80",
+        "-g",
+        "-w",
+        "1",
+    ]);
+    let want = format!(
+        "{TITLE}TCP  192.168.0.38:80 wrr\n  \
+         -> 192.168.0.18:80              Route   3      0          0         \n  \
+         -> 192.168.0.28:80              Route   1      0          0         \n"
+    );
+    assert_eq!(d.out(&["-Ln"]), want);
+    // One service alone: no version line.
+    let one = d.out(&["-Ln", "-t", "192.168.0.38:80"]);
+    assert_eq!(one, want[TITLE.lines().next().unwrap().len() + 1..]);
+}
+
+#[test]
+fn table_errors_use_ipvsadm_messages_and_statuses() {
+    let d = Daemon::start();
+    d.ok(&["-A", "-t", "10.0.0.1:80"]);
+    d.refused(&["-A", "-t", "10.0.0.1:80"], 255, "Service already exists");
+    d.refused(&["-E", "-t", "10.0.0.2:80"], 255, "No such service");
+    d.refused(&["-D", "-t", "10.0.0.2:80"], 255, "No such service");
+    d.refused(
+        &["-a", "-t", "10.0.0.2:80", "-r", "10.1.0.1"],
+        255,
+        "Service not defined",
+    );
+    d.ok(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1"]);
+    d.refused(
+        &["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1"],
+        255,
+        "Destination already exists",
+    );
+    d.refused(
+        &["-e", "-t", "10.0.0.1:80", "-r", "10.1.0.9"],
+        255,
+        "No such destination",
+    );
+    d.refused(
+        &["-d", "-t", "10.0.0.1:80", "-r", "10.1.0.9"],
+        255,
+        "No such destination",
+    );
+    d.refused(&["-Z", "-t", "10.0.0.2:80"], 255, "No such service");
+    d.refused(&["-L", "-t", "10.0.0.2:80"], 1, "No such service");
+    d.ok(&["-d", "-t", "10.0.0.1:80", "-r", "10.1.0.1"]);
+    d.ok(&["-D", "-t", "10.0.0.1:80"]);
+    assert_eq!(d.out(&["-Ln"]), TITLE);
+}
+
+/// A table with most of what ipvsadm can express.
+const RULES: &str = "\
+-A -t 10.0.0.1:80 -s wrr -p 360 -M 255.255.255.0
+-a -t 10.0.0.1:80 -r 192.168.1.10:80 -g -w 3
+-a -t 10.0.0.1:80 -r 192.168.1.11:80 -g -w 0
+-A -u 10.0.0.1:53 -s sh -b sh-fallback,sh-port
+-a -u 10.0.0.1:53 -r 192.168.1.20:53 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum
+-a -u 10.0.0.1:53 -r 192.168.1.21:53 -i -w 1 --tun-type gre --tun-nocsum
+-a -u 10.0.0.1:53 -r 192.168.1.22:53 -i -w 1 --tun-type ipip
+-A -t 172.16.132.18:80 -s rr
+-a -t 172.16.132.18:80 -r 192.168.99.130:888 -m -w 1 -x 200 -y 100
+-A -f 7 -s mh -b mh-port
+-a -f 7 -r 192.168.7.1:0 -g -w 1
+-A -f 8 -6 -s lc -p 90 -M 64
+-a -f 8 -6 -r [2001:db8::10]:0 -g -w 2
+-A -t [2001:db8::1]:443 -s wlc
+-a -t [2001:db8::1]:443 -r [2001:db8::20]:8443 -m -w 5
+-A -u 10.0.0.2:5060 -s rr -o
+";
+
+#[test]
+fn save_clear_restore_reproduces_the_table() {
+    let d = Daemon::start();
+    let (code, out, err) = d.run(&["-R"], RULES);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let saved = d.out(&["-Sn"]);
+    let listed = d.out(&["-Ln", "--thresholds"]);
+    // Every rule came back (the order is ipvsadm's sort order, not the file's).
+    let mut got: Vec<&str> = saved.lines().collect();
+    let mut want: Vec<&str> = RULES.lines().collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+
+    d.ok(&["-C"]);
+    assert_eq!(d.out(&["-Sn"]), "");
+    let (code, _, err) = d.run(&["-R"], &saved);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(d.out(&["-Sn"]), saved);
+    assert_eq!(d.out(&["-Ln", "--thresholds"]), listed);
+}
+
+#[test]
+fn restore_reports_failing_lines_and_exits_like_ipvsadm() {
+    let d = Daemon::start();
+    d.ok(&["-A", "-t", "10.0.0.1:80"]);
+    let rules = "-A -t 10.0.0.1:80\n-A -t 10.0.0.2:80\n";
+    let (code, _, err) = d.run(&["-R"], rules);
+    // The last line succeeded: ipvsadm's restore exits 0 then.
+    assert_eq!((code, err.as_str()), (0, "Service already exists\n"));
+    let (code, _, err) = d.run(&["-R"], "-A -t 10.0.0.3:80\n-A -t 10.0.0.1:80\n");
+    assert_eq!((code, err.as_str()), (255, "Service already exists\n"));
+    // A bad line anywhere: nothing applied.
+    let before = d.out(&["-Sn"]);
+    let (code, _, err) = d.run(&["-R"], "-C\n-A -t 10.0.0.9:80 -s rr -s rr\n");
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "line 2: multiple 'scheduler' options specified\n")
+    );
+    assert_eq!(d.out(&["-Sn"]), before);
+}
+
+#[test]
+fn stats_and_zero() {
+    let d = Daemon::start();
+    d.ok(&["-A", "-t", "10.0.0.1:80"]);
+    d.ok(&["-a", "-t", "10.0.0.1:80", "-r", "192.168.1.10:80"]);
+    let want = concat!(
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+        "  -> RemoteAddress:Port\n",
+        "TCP  10.0.0.1:80                         0        0        0        0        0\n",
+        "  -> 192.168.1.10:80                     0        0        0        0        0\n",
+    );
+    assert_eq!(d.out(&["-L", "-n", "--stats"]), want);
+    let rate = d.out(&["-Ln", "--rate", "--exact"]);
+    assert!(
+        rate.contains(
+            "  -> 192.168.1.10:80                     0        0        0        0        0\n"
+        ),
+        "{rate}"
+    );
+    d.ok(&["-Z"]);
+    d.ok(&["-Z", "-t", "10.0.0.1:80"]);
+    assert_eq!(d.out(&["-L", "-n", "--stats"]), want);
+}
+
+#[test]
+fn set_and_list_timeouts() {
+    let d = Daemon::start();
+    d.ok(&["--set", "900", "120", "300"]);
+    assert_eq!(
+        d.out(&["-L", "--timeout"]),
+        "Timeout (tcp tcpfin udp): 900 120 300\n"
+    );
+    d.ok(&["--set", "3600", "0", "0"]);
+    assert_eq!(
+        d.out(&["-L", "--timeout"]),
+        "Timeout (tcp tcpfin udp): 3600 120 300\n"
+    );
+    let json = d.out(&["-L", "--timeout", "--json"]);
+    assert!(json.contains("\"tcp\": 3600"), "{json}");
+}
+
+#[test]
+fn sync_daemons() {
+    let d = Daemon::start();
+    assert_eq!(d.out(&["-L", "--daemon"]), "");
+    d.ok(&["--start-daemon", "master", "--syncid", "5"]);
+    assert_eq!(
+        d.out(&["-L", "--daemon"]),
+        "master sync daemon (mcast=eth0, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    d.refused(&["--start-daemon", "master"], 255, "Daemon has already run");
+    d.ok(&[
+        "--start-daemon",
+        "backup",
+        "--mcast-interface",
+        "eth1",
+        "--mcast-port",
+        "9000",
+    ]);
+    let both = d.out(&["-L", "--daemon"]);
+    assert_eq!(both.lines().count(), 2);
+    assert!(
+        both.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("backup sync daemon (mcast=eth1, syncid=0, "),
+        "{both}"
+    );
+    d.ok(&["--stop-daemon", "master"]);
+    d.refused(&["--stop-daemon", "master"], 255, "No daemon is running");
+    d.ok(&["--stop-daemon", "backup"]);
+    assert_eq!(d.out(&["-L", "--daemon"]), "");
+}
+
+#[test]
+fn connections_listing_and_status() {
+    let d = Daemon::start();
+    assert_eq!(
+        d.out(&["-Lnc"]),
+        "IPVS connection entries\npro expire state       source             virtual            destination\n"
+    );
+    let status = d.out(&["--status"]);
+    assert!(status.starts_with("rvsd "), "{status}");
+    assert!(status.contains("Data plane: none\n"), "{status}");
+    let json = d.out(&["--status", "--json"]);
+    assert!(json.contains("\"dataplane\": \"none\""), "{json}");
+}
+
+#[test]
+fn json_listing() {
+    let d = Daemon::start();
+    d.ok(&["-A", "-t", "10.0.0.1:80", "-s", "rr"]);
+    d.ok(&[
+        "-a",
+        "-t",
+        "10.0.0.1:80",
+        "-r",
+        "192.168.1.10:8080",
+        "-m",
+        "-w",
+        "4",
+    ]);
+    let json = d.out(&["-L", "--json"]);
+    for needle in [
+        "\"version\": \"1.2.1\"",
+        "\"scheduler\": \"rr\"",
+        "\"address\": \"192.168.1.10\"",
+        "\"port\": 8080",
+        "\"forward\": \"Masq\"",
+        "\"weight\": 4",
+        "\"inbytes\": 0",
+        "\"cps\": 0",
+    ] {
+        assert!(json.contains(needle), "{needle} missing from {json}");
+    }
+}
+
+#[test]
+fn rvsd_restore_file_serves_the_rules() {
+    let dir = std::env::temp_dir().join(format!("rvsadm-restore-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rules");
+    std::fs::write(&file, RULES).unwrap();
+    let d = Daemon::start_with(&["--restore", file.to_str().unwrap()]);
+    let mut got: Vec<String> = d.out(&["-Sn"]).lines().map(String::from).collect();
+    let mut want: Vec<String> = RULES.lines().map(String::from).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
