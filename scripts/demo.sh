@@ -34,7 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-rvsadm() { "$BIN/rvsadm" "$@"; }
+# Runs rvsadm, showing the command as an operator would type it.
+rvsadm() {
+  echo "# rvsadm $*"
+  "$BIN/rvsadm" "$@"
+}
 
 echo "== starting 3 real servers: ${RS[*]}"
 for i in 0 1 2; do
@@ -52,19 +56,16 @@ done
 [ -S "$RVS_SOCKET" ] || { cat "$work/rvsd.log" >&2; echo "rvsd did not start" >&2; exit 1; }
 
 echo "== configuring it the ipvsadm way"
-set -x
 rvsadm -A -t "$VIP" -s "$SCHED"
 for i in 0 1 2; do
   rvsadm -a -t "$VIP" -r "${RS[$i]}" -m -w "${WEIGHTS[$i]}"
 done
 rvsadm -Ln
-{ set +x; } 2>/dev/null
 
 echo
 echo "== $REQUESTS HTTP requests to $VIP, a new connection each"
 "$BIN/rvs-lab" load --target "$VIP" -n "$REQUESTS" -c 4
 echo
-echo "== rvsadm -Ln --stats"
 rvsadm -Ln --stats
 echo
 echo "== quiesce rs3 (weight 0): it gets no new connections"
@@ -72,7 +73,6 @@ rvsadm -e -t "$VIP" -r "${RS[2]}" -m -w 0
 "$BIN/rvs-lab" load --target "$VIP" -n $((REQUESTS / 3)) -c 4
 sleep 2.2 # one rate-estimator period
 echo
-echo "== rvsadm -Ln --rate"
 rvsadm -Ln --rate
 echo
 echo "rvsd log: $(grep -c . "$work/rvsd.log") lines; demo done."
