@@ -83,14 +83,19 @@ impl<'a> DestView<'a> {
     }
 
     /// Servers in list order, newest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (DestId, &'a Dest)> + ExactSizeIterator + 'a {
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (DestId, &'a Dest)> + ExactSizeIterator + 'a {
         let arena = self.arena;
         self.order.iter().rev().map(move |id| (*id, &arena[*id]))
     }
 
     /// Servers in list order starting right after `cursor` (or at the head when `None`),
     /// wrapping once around: the walk of rr.
-    pub fn iter_after(&self, cursor: Option<DestId>) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
+    pub fn iter_after(
+        &self,
+        cursor: Option<DestId>,
+    ) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
         let n = self.order.len();
         // list index of the cursor (0 = newest), or None for the head.
         let start = cursor

@@ -32,5 +32,5 @@ pub use sched::SchedKind;
 pub use snapshot::{ConnInfo, DestInfo, ServiceInfo, TableInfo};
 pub use state::{ConnState, Dir, TcpFlags, TcpState, Timeouts};
 pub use stats::{Counters, Rates};
-pub use table::{Sysctl, SyncDaemonConfig, Table};
+pub use table::{SyncDaemonConfig, Sysctl, Table};
 pub use types::*;

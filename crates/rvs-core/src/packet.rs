@@ -35,7 +35,14 @@ pub struct Packet {
 
 impl Packet {
     /// A TCP segment.
-    pub fn tcp(saddr: IpAddr, sport: u16, daddr: IpAddr, dport: u16, flags: TcpFlags, len: u32) -> Self {
+    pub fn tcp(
+        saddr: IpAddr,
+        sport: u16,
+        daddr: IpAddr,
+        dport: u16,
+        flags: TcpFlags,
+        len: u32,
+    ) -> Self {
         Packet {
             proto: Protocol::Tcp.number(),
             saddr,
@@ -113,7 +120,13 @@ fn fwmark_addr(mark: u32, family: Family) -> IpAddr {
 impl Table {
     /// Finds the service of a new flow (`ip_vs_service_find`): fwmark first, then the exact
     /// (protocol, VIP, port), then a port-0 service of the VIP.
-    pub fn find_service(&self, proto: Protocol, daddr: IpAddr, dport: u16, fwmark: u32) -> Option<ServiceId> {
+    pub fn find_service(
+        &self,
+        proto: Protocol,
+        daddr: IpAddr,
+        dport: u16,
+        fwmark: u32,
+    ) -> Option<ServiceId> {
         if fwmark != 0 && self.fwmark_services > 0 {
             let key = ServiceKey::Fwmark {
                 mark: fwmark,
@@ -220,8 +233,7 @@ impl Table {
             return false;
         }
         let c = self.conns.get(id).expect("live");
-        if self.sysctl.expire_nodest_conn
-            && self.dests.get(c.dest).is_some_and(|d| d.weight() == 0)
+        if self.sysctl.expire_nodest_conn && self.dests.get(c.dest).is_some_and(|d| d.weight() == 0)
         {
             return true;
         }
@@ -230,9 +242,7 @@ impl Table {
         }
         match c.state {
             ConnState::Tcp(TcpState::TimeWait) | ConnState::Tcp(TcpState::Close) => true,
-            ConnState::Tcp(TcpState::FinWait) => {
-                self.sysctl.conn_reuse_mode & 2 != 0 && c.nooutput
-            }
+            ConnState::Tcp(TcpState::FinWait) => self.sysctl.conn_reuse_mode & 2 != 0 && c.nooutput,
             ConnState::Sctp(SctpState::Closed) => true,
             _ => false,
         }
@@ -287,7 +297,14 @@ impl Table {
 
     /// Feeds a packet of a known entry (the proxy plane, which holds the entry's handle).
     /// Returns false if the entry is gone.
-    pub fn conn_packet(&mut self, now: Millis, id: ConnId, dir: Dir, tcp: TcpFlags, len: u32) -> bool {
+    pub fn conn_packet(
+        &mut self,
+        now: Millis,
+        id: ConnId,
+        dir: Dir,
+        tcp: TcpFlags,
+        len: u32,
+    ) -> bool {
         let Some(c) = self.conns.get(id) else {
             return false;
         };
@@ -416,6 +433,7 @@ impl Table {
         let old_state = c.state;
         let control = c.control;
         let dest = c.dest;
+        let mut moved = false;
         if new_state != old_state {
             let active = new_state.is_active();
             if let Some(d) = self.dests.get_mut(dest) {
@@ -423,10 +441,12 @@ impl Table {
                     d.activeconns -= 1;
                     d.inactconns += 1;
                     c.inactive = true;
+                    moved = true;
                 } else if c.inactive && active {
                     d.activeconns += 1;
                     d.inactconns -= 1;
                     c.inactive = false;
+                    moved = true;
                 }
             }
             c.state = new_state;
@@ -440,6 +460,24 @@ impl Table {
         }
         let timeout = self.timeouts.of(new_state) as Millis * 1000;
         self.conns.rearm(id, now, timeout);
+        if moved {
+            self.notify_load(dest);
+        }
+    }
+
+    /// Tells the server's scheduler that its counts or OVERLOAD flag changed.
+    fn notify_load(&mut self, dest: DestId) {
+        let Some(d) = self.dests.get(dest) else {
+            return;
+        };
+        if !d.available {
+            return; // not in any list: nothing ranks it
+        }
+        let Some(svc) = self.services.get_mut(d.svc) else {
+            return;
+        };
+        let view = DestView::new(&svc.order, &self.dests);
+        svc.sched.load_changed(&view, dest);
     }
 
     /// `ip_vs_schedule` / `ip_vs_sched_persist`: picks a server and creates the entry
@@ -458,7 +496,11 @@ impl Table {
                 return Ok(None);
             };
             let d = &self.dests[dest];
-            let dport = if d.cfg.port != 0 { d.cfg.port } else { pkt.dport };
+            let dport = if d.cfg.port != 0 {
+                d.cfg.port
+            } else {
+                pkt.dport
+            };
             let id = self.new_conn(now, sid, dest, proto, pkt, dport, one_packet, None);
             self.count_new_conn(dest, sid);
             return Ok(Some(id));
@@ -559,7 +601,13 @@ impl Table {
         }
     }
 
-    fn pick(&mut self, now: Millis, sid: ServiceId, proto: Protocol, pkt: &Packet) -> Option<DestId> {
+    fn pick(
+        &mut self,
+        now: Millis,
+        sid: ServiceId,
+        proto: Protocol,
+        pkt: &Packet,
+    ) -> Option<DestId> {
         let svc = &mut self.services[sid];
         let view = DestView::new(&svc.order, &self.dests);
         let input = SchedInput {
@@ -645,6 +693,8 @@ impl Table {
         if d.cfg.u_threshold != 0 && d.total_conns() >= d.cfg.u_threshold {
             d.overloaded = true;
         }
+        let dest = c.dest;
+        self.notify_load(dest);
     }
 
     /// `ip_vs_unbind_dest`: uncounts the entry and applies the OVERLOAD hysteresis.
@@ -672,6 +722,7 @@ impl Table {
         } else {
             d.overloaded = false;
         }
+        self.notify_load(dest);
     }
 
     /// Expires an entry now (`ip_vs_conn_expire_now`). An entry that still controls others
@@ -732,4 +783,3 @@ impl Table {
         self.conns.next_deadline()
     }
 }
-

@@ -192,7 +192,13 @@ const TCP_INPUT_ONLY_DOS: Table = [
 /// Next TCP state (`set_tcp_state`). `input_only` is true while the entry has NOOUTPUT
 /// (DR/TUN, where the director never sees replies). A segment with none of RST/SYN/FIN/ACK
 /// moves the entry to CLOSE.
-pub fn tcp_next(cur: TcpState, dir: Dir, input_only: bool, flags: TcpFlags, secure: bool) -> TcpState {
+pub fn tcp_next(
+    cur: TcpState,
+    dir: Dir,
+    input_only: bool,
+    flags: TcpFlags,
+    secure: bool,
+) -> TcpState {
     let Some(ev) = flags.event() else {
         return TcpState::Close;
     };
@@ -216,7 +222,9 @@ pub enum ConnState {
     /// SCTP entries: rvs tracks them only coarsely (no data plane forwards SCTP yet).
     Sctp(SctpState),
     /// Persistence template; `assured` once a child reached ESTABLISHED.
-    Template { assured: bool },
+    Template {
+        assured: bool,
+    },
 }
 
 impl ConnState {

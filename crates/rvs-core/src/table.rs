@@ -111,6 +111,8 @@ pub struct Table {
     pub stats: Stats,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) daemons: Vec<SyncDaemonConfig>,
+    #[cfg(test)]
+    pub(crate) scan_only: bool,
 }
 
 impl Default for Table {
@@ -132,7 +134,10 @@ fn check_unicast(addr: &IpAddr) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(err(Errno::Invalid, format!("real server address {addr} is not unicast")))
+        Err(err(
+            Errno::Invalid,
+            format!("real server address {addr} is not unicast"),
+        ))
     }
 }
 
@@ -198,7 +203,16 @@ impl Table {
             stats: Stats::default(),
             rng: Box::new(XorShift::new(0x9E37_79B9_7F4A_7C15)),
             daemons: Vec::new(),
+            #[cfg(test)]
+            scan_only: false,
         }
+    }
+
+    /// Tests: services added from now on get schedulers that scan like the kernel
+    /// ([`SchedKind::build_scan_only`]).
+    #[cfg(test)]
+    pub(crate) fn scan_only(&mut self) {
+        self.scan_only = true;
     }
 
     /// Replaces the random source (twos); tests supply scripted draws.
@@ -255,9 +269,17 @@ impl Table {
             return Err(err(Errno::Exists, "service already exists"));
         }
         let key = cfg.key;
+        #[cfg(test)]
+        let sched = if self.scan_only {
+            kind.build_scan_only()
+        } else {
+            kind.build()
+        };
+        #[cfg(not(test))]
+        let sched = kind.build();
         let mut svc = Service {
             cfg,
-            sched: kind.build(),
+            sched,
             order: Vec::new(),
             by_addr: HashMap::new(),
             stats: Stats::default(),
@@ -434,7 +456,13 @@ impl Table {
     }
 
     /// Changes only a server's weight (health checks, `misc_dynamic`).
-    pub fn set_weight(&mut self, key: &ServiceKey, addr: IpAddr, port: u16, weight: u32) -> Result<()> {
+    pub fn set_weight(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        weight: u32,
+    ) -> Result<()> {
         let sid = self
             .service_id(key)
             .ok_or_else(|| err(Errno::NoService, "service not defined"))?;

@@ -120,13 +120,9 @@ impl ServiceKey {
             ServiceKey::Addr { proto, addr, port } => {
                 (0, Family::of(&addr).af(), proto.number(), addr, port)
             }
-            ServiceKey::Fwmark { mark, family } => (
-                mark,
-                family.af(),
-                0,
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                0,
-            ),
+            ServiceKey::Fwmark { mark, family } => {
+                (mark, family.af(), 0, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+            }
         }
     }
 }

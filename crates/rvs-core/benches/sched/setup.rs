@@ -24,6 +24,15 @@ pub struct Service {
 
 impl Service {
     pub fn new(kind: SchedKind, n: usize) -> Self {
+        Self::build(kind, n, false)
+    }
+
+    /// With the kernel's O(n) scan instead of rvs's index (lc/wlc/sed/nq/fo/ovf).
+    pub fn scanning(kind: SchedKind, n: usize) -> Self {
+        Self::build(kind, n, true)
+    }
+
+    fn build(kind: SchedKind, n: usize, scan: bool) -> Self {
         let mut rng = XorShift::new(0x5eed ^ n as u64);
         let mut arena = DestArena::with_key();
         let mut order = Vec::with_capacity(n);
@@ -36,7 +45,11 @@ impl Service {
             order.push(arena.insert(d));
         }
         let flags = SchedFlags::default();
-        let mut sched = kind.build();
+        let mut sched = if scan {
+            kind.build_scan_only()
+        } else {
+            kind.build()
+        };
         // Bind after the servers exist (ipvsadm -E -s), then add the rest one by one.
         let bound = if kind == SchedKind::Mh {
             n.min(MH_SLOTS)
@@ -69,9 +82,30 @@ impl Service {
         s
     }
 
-    /// One decision for the next client (and destination).
+    /// One decision, plus what it does to the loads: the chosen server gains an active
+    /// connection and a random server loses one, both reported to the scheduler as the
+    /// table reports them (`load_changed`). Keeps the loads steady and makes the cost of
+    /// an indexed scheduler's upkeep part of the figure.
     #[inline]
     pub fn pick(&mut self) -> Option<DestId> {
+        let picked = self.decide();
+        if let Some(id) = picked {
+            self.arena[id].activeconns += 1;
+            self.sched
+                .load_changed(&DestView::new(&self.order, &self.arena), id);
+        }
+        let k = self.order[self.rng.below(self.order.len() as u32) as usize];
+        if self.arena[k].activeconns > 0 {
+            self.arena[k].activeconns -= 1;
+            self.sched
+                .load_changed(&DestView::new(&self.order, &self.arena), k);
+        }
+        picked
+    }
+
+    /// One decision for the next client (and destination).
+    #[inline]
+    fn decide(&mut self) -> Option<DestId> {
         self.i = self.i.wrapping_add(1);
         let input = SchedInput {
             proto: Some(Protocol::Tcp),

@@ -101,11 +101,20 @@ impl Fixture {
         self.notify(DestChange::Edited(id));
     }
 
-    /// Sets runtime counters without telling the scheduler (as connections do).
+    /// Sets runtime counters and tells the scheduler, as the table does on every change.
     pub fn load(&mut self, id: DestId, active: u32, inactive: u32) {
         let d = &mut self.arena[id];
         d.activeconns = active;
         d.inactconns = inactive;
+        let view = DestView::new(&self.order, &self.arena);
+        self.sched.load_changed(&view, id);
+    }
+
+    /// Sets or clears OVERLOAD and tells the scheduler.
+    pub fn overload(&mut self, id: DestId, on: bool) {
+        self.arena[id].overloaded = on;
+        let view = DestView::new(&self.order, &self.arena);
+        self.sched.load_changed(&view, id);
     }
 
     pub fn remove(&mut self, id: DestId) {
@@ -152,7 +161,7 @@ impl Fixture {
         let ids: Vec<DestId> = specs.iter().map(|s| f.add(s.0)).collect();
         for (id, s) in ids.iter().zip(specs) {
             f.load(*id, s.1, s.2);
-            f.arena[*id].overloaded = s.3;
+            f.overload(*id, s.3);
         }
         (f, ids)
     }

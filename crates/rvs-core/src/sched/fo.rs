@@ -5,19 +5,54 @@
 //! over to the next-heaviest one. Strict `>` against a running maximum that starts at 0:
 //! weight-0 servers never win and among equal weights the newest server does.
 
-use super::{DestChange, SchedEnv, SchedInput, SchedKind, Scheduler};
-use crate::dest::{DestId, DestView};
+use super::{eligible, DestChange, Ranked, SchedEnv, SchedInput, SchedKind, Scheduler};
+use crate::dest::{Dest, DestId, DestView};
 use crate::types::SchedFlags;
+use std::cmp::Reverse;
 
-#[derive(Debug, Default)]
-pub struct Fo;
+#[derive(Debug)]
+pub struct Fo {
+    ranked: Ranked<Reverse<u32>>,
+}
+
+impl Default for Fo {
+    fn default() -> Self {
+        Fo {
+            ranked: Ranked::new(rank),
+        }
+    }
+}
+
+/// Heavier ranks first; weight-0 and OVERLOAD servers never win.
+fn rank(d: &Dest) -> Option<Reverse<u32>> {
+    eligible(d).then(|| Reverse(d.weight()))
+}
+
+/// The kernel's scan.
+fn scan(dests: &DestView<'_>) -> Option<DestId> {
+    let mut best: Option<DestId> = None;
+    let mut hw = 0;
+    for (id, d) in dests.iter() {
+        if !d.overloaded && d.weight() > hw {
+            best = Some(id);
+            hw = d.weight();
+        }
+    }
+    best
+}
 
 impl Scheduler for Fo {
     fn kind(&self) -> SchedKind {
         SchedKind::Fo
     }
 
-    fn update(&mut self, _: &DestView<'_>, _: SchedFlags, _: DestChange) {}
+    fn update(&mut self, dests: &DestView<'_>, _: SchedFlags, change: DestChange) {
+        self.ranked.update(dests, change);
+    }
+
+    fn load_changed(&mut self, dests: &DestView<'_>, id: DestId) {
+        self.ranked.load_changed(dests, id);
+    }
 
     fn schedule(
         &mut self,
@@ -25,15 +60,7 @@ impl Scheduler for Fo {
         _input: &SchedInput,
         _env: &mut SchedEnv<'_>,
     ) -> Option<DestId> {
-        let mut best: Option<DestId> = None;
-        let mut hw = 0;
-        for (id, d) in dests.iter() {
-            if !d.overloaded && d.weight() > hw {
-                best = Some(id);
-                hw = d.weight();
-            }
-        }
-        best
+        self.ranked.best(|| scan(dests))
     }
 }
 

@@ -5,19 +5,54 @@
 //! strict `<`, so among equals the first in list order (the newest) wins. The kernel
 //! source still says `activeconns<<5` in a comment; the code uses the shared overhead.
 
-use super::{eligible, overhead, DestChange, SchedEnv, SchedInput, SchedKind, Scheduler};
-use crate::dest::{DestId, DestView};
+use super::{eligible, overhead, DestChange, Ranked, SchedEnv, SchedInput, SchedKind, Scheduler};
+use crate::dest::{Dest, DestId, DestView};
 use crate::types::SchedFlags;
 
-#[derive(Debug, Default)]
-pub struct Lc;
+#[derive(Debug)]
+pub struct Lc {
+    ranked: Ranked<u64>,
+}
+
+impl Default for Lc {
+    fn default() -> Self {
+        Lc {
+            ranked: Ranked::new(rank),
+        }
+    }
+}
+
+/// Overhead of an eligible server; weights play no part.
+fn rank(d: &Dest) -> Option<u64> {
+    eligible(d).then(|| overhead(d))
+}
+
+/// The kernel's scan: the first eligible server with the least overhead.
+fn scan(dests: &DestView<'_>) -> Option<DestId> {
+    let mut it = dests.iter().filter(|(_, d)| eligible(d));
+    let (first, d) = it.next()?;
+    let (mut least, mut loh) = (first, overhead(d));
+    for (id, d) in it {
+        let oh = overhead(d);
+        if oh < loh {
+            (least, loh) = (id, oh);
+        }
+    }
+    Some(least)
+}
 
 impl Scheduler for Lc {
     fn kind(&self) -> SchedKind {
         SchedKind::Lc
     }
 
-    fn update(&mut self, _: &DestView<'_>, _: SchedFlags, _: DestChange) {}
+    fn update(&mut self, dests: &DestView<'_>, _: SchedFlags, change: DestChange) {
+        self.ranked.update(dests, change);
+    }
+
+    fn load_changed(&mut self, dests: &DestView<'_>, id: DestId) {
+        self.ranked.load_changed(dests, id);
+    }
 
     fn schedule(
         &mut self,
@@ -25,16 +60,7 @@ impl Scheduler for Lc {
         _input: &SchedInput,
         _env: &mut SchedEnv<'_>,
     ) -> Option<DestId> {
-        let mut it = dests.iter().filter(|(_, d)| eligible(d));
-        let (first, d) = it.next()?;
-        let (mut least, mut loh) = (first, overhead(d));
-        for (id, d) in it {
-            let oh = overhead(d);
-            if oh < loh {
-                (least, loh) = (id, oh);
-            }
-        }
-        Some(least)
+        self.ranked.best(|| scan(dests))
     }
 }
 

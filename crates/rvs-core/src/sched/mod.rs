@@ -18,6 +18,7 @@ mod dh;
 mod fixture;
 mod fo;
 mod hash;
+mod index;
 mod lblc;
 mod lblcr;
 mod lc;
@@ -31,6 +32,8 @@ mod sh;
 mod twos;
 mod wlc;
 mod wrr;
+
+pub use index::{Ranked, Ratio, INDEX_MIN};
 
 pub use hash::{addr_fold, hash_32, hsiphash, hsiphash_u32};
 pub use mh::TAB_SIZE as MH_TABLE_SIZE;
@@ -110,6 +113,10 @@ pub trait Scheduler: Send + fmt::Debug {
         input: &SchedInput,
         env: &mut SchedEnv<'_>,
     ) -> Option<DestId>;
+
+    /// A server's connection counts or OVERLOAD flag changed (the schedulers that keep an
+    /// ordered index of loads follow it here; the others ignore it).
+    fn load_changed(&mut self, _dests: &DestView<'_>, _id: DestId) {}
 
     /// Periodic housekeeping (lblc/lblcr garbage collection); called at least every 60 s.
     fn tick(&mut self, _dests: &DestView<'_>, _now: Millis) {}
@@ -203,22 +210,31 @@ impl SchedKind {
         }
     }
 
+    /// The same scheduler without the ordered index of lc/wlc/sed/nq/fo/ovf: it scans the
+    /// list on every pick, as IPVS does. Decisions are identical; for comparisons.
+    pub fn build_scan_only(self) -> Box<dyn Scheduler> {
+        index::FORCE_SCAN.with(|f| f.set(true));
+        let s = self.build();
+        index::FORCE_SCAN.with(|f| f.set(false));
+        s
+    }
+
     /// Builds a fresh scheduler instance of this kind.
     pub fn build(self) -> Box<dyn Scheduler> {
         match self {
             SchedKind::Rr => Box::new(rr::Rr::default()),
             SchedKind::Wrr => Box::new(wrr::Wrr::default()),
-            SchedKind::Lc => Box::new(lc::Lc),
-            SchedKind::Wlc => Box::new(wlc::Wlc),
-            SchedKind::Sed => Box::new(sed::Sed),
-            SchedKind::Nq => Box::new(nq::Nq),
+            SchedKind::Lc => Box::new(lc::Lc::default()),
+            SchedKind::Wlc => Box::new(wlc::Wlc::default()),
+            SchedKind::Sed => Box::new(sed::Sed::default()),
+            SchedKind::Nq => Box::new(nq::Nq::default()),
             SchedKind::Lblc => Box::new(lblc::Lblc::default()),
             SchedKind::Lblcr => Box::new(lblcr::Lblcr::default()),
             SchedKind::Dh => Box::new(dh::Dh::default()),
             SchedKind::Sh => Box::new(sh::Sh::default()),
             SchedKind::Mh => Box::new(mh::Mh::default()),
-            SchedKind::Fo => Box::new(fo::Fo),
-            SchedKind::Ovf => Box::new(ovf::Ovf),
+            SchedKind::Fo => Box::new(fo::Fo::default()),
+            SchedKind::Ovf => Box::new(ovf::Ovf::default()),
             SchedKind::Twos => Box::new(twos::Twos),
             SchedKind::None => Box::new(NoneSched),
         }

@@ -6,19 +6,55 @@
 //! active) ovf behaves like fo. OVERLOAD and weight-0 servers are skipped; ties keep the
 //! first (newest) server.
 
-use super::{eligible, DestChange, SchedEnv, SchedInput, SchedKind, Scheduler};
-use crate::dest::{DestId, DestView};
+use super::{eligible, DestChange, Ranked, SchedEnv, SchedInput, SchedKind, Scheduler};
+use crate::dest::{Dest, DestId, DestView};
 use crate::types::SchedFlags;
+use std::cmp::Reverse;
 
-#[derive(Debug, Default)]
-pub struct Ovf;
+#[derive(Debug)]
+pub struct Ovf {
+    ranked: Ranked<Reverse<u32>>,
+}
+
+impl Default for Ovf {
+    fn default() -> Self {
+        Ovf {
+            ranked: Ranked::new(rank),
+        }
+    }
+}
+
+/// Heavier ranks first, among servers not over their weight in active connections.
+fn rank(d: &Dest) -> Option<Reverse<u32>> {
+    (eligible(d) && d.activeconns <= d.weight()).then(|| Reverse(d.weight()))
+}
+
+/// The kernel's scan.
+fn scan(dests: &DestView<'_>) -> Option<DestId> {
+    let mut best: Option<(DestId, u32)> = None;
+    for (id, d) in dests.iter() {
+        if !eligible(d) || d.activeconns > d.weight() {
+            continue;
+        }
+        if best.is_none_or(|(_, hw)| d.weight() > hw) {
+            best = Some((id, d.weight()));
+        }
+    }
+    best.map(|(id, _)| id)
+}
 
 impl Scheduler for Ovf {
     fn kind(&self) -> SchedKind {
         SchedKind::Ovf
     }
 
-    fn update(&mut self, _: &DestView<'_>, _: SchedFlags, _: DestChange) {}
+    fn update(&mut self, dests: &DestView<'_>, _: SchedFlags, change: DestChange) {
+        self.ranked.update(dests, change);
+    }
+
+    fn load_changed(&mut self, dests: &DestView<'_>, id: DestId) {
+        self.ranked.load_changed(dests, id);
+    }
 
     fn schedule(
         &mut self,
@@ -26,16 +62,7 @@ impl Scheduler for Ovf {
         _input: &SchedInput,
         _env: &mut SchedEnv<'_>,
     ) -> Option<DestId> {
-        let mut best: Option<(DestId, u32)> = None;
-        for (id, d) in dests.iter() {
-            if !eligible(d) || d.activeconns > d.weight() {
-                continue;
-            }
-            if best.is_none_or(|(_, hw)| d.weight() > hw) {
-                best = Some((id, d.weight()));
-            }
-        }
-        best.map(|(id, _)| id)
+        self.ranked.best(|| scan(dests))
     }
 }
 

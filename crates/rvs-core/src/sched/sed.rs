@@ -7,12 +7,30 @@
 //! cross-multiplication so no division is needed. Weight-0 servers can never be strictly
 //! better (their side of the product is 0), so they are never picked.
 
-use super::{DestChange, SchedEnv, SchedInput, SchedKind, Scheduler};
+use super::{DestChange, Ranked, Ratio, SchedEnv, SchedInput, SchedKind, Scheduler};
 use crate::dest::{Dest, DestId, DestView};
 use crate::types::SchedFlags;
 
-#[derive(Debug, Default)]
-pub struct Sed;
+#[derive(Debug)]
+pub struct Sed {
+    ranked: Ranked<Ratio>,
+}
+
+impl Default for Sed {
+    fn default() -> Self {
+        Sed {
+            ranked: Ranked::new(sed_rank),
+        }
+    }
+}
+
+/// (active + 1) / weight of a server that may be picked (not OVERLOAD, weight > 0).
+pub(super) fn sed_rank(d: &Dest) -> Option<Ratio> {
+    (!d.overloaded && d.weight() > 0).then(|| Ratio {
+        num: sed_overhead(d),
+        den: d.weight() as u64,
+    })
+}
 
 /// Expected delay numerator: the active connections plus the one being scheduled.
 pub(super) fn sed_overhead(d: &Dest) -> u64 {
@@ -24,7 +42,13 @@ impl Scheduler for Sed {
         SchedKind::Sed
     }
 
-    fn update(&mut self, _: &DestView<'_>, _: SchedFlags, _: DestChange) {}
+    fn update(&mut self, dests: &DestView<'_>, _: SchedFlags, change: DestChange) {
+        self.ranked.update(dests, change);
+    }
+
+    fn load_changed(&mut self, dests: &DestView<'_>, id: DestId) {
+        self.ranked.load_changed(dests, id);
+    }
 
     fn schedule(
         &mut self,
@@ -32,21 +56,26 @@ impl Scheduler for Sed {
         _input: &SchedInput,
         _env: &mut SchedEnv<'_>,
     ) -> Option<DestId> {
-        let mut it = dests.iter();
-        let (mut least, mut loh, mut lw) = loop {
-            let (id, d) = it.next()?;
-            if !d.overloaded && d.weight() > 0 {
-                break (id, sed_overhead(d), d.weight() as u64);
-            }
-        };
-        for (id, d) in it.filter(|(_, d)| !d.overloaded) {
-            let (doh, dw) = (sed_overhead(d), d.weight() as u64);
-            if loh * dw > doh * lw {
-                (least, loh, lw) = (id, doh, dw);
-            }
-        }
-        Some(least)
+        self.ranked.best(|| scan(dests))
     }
+}
+
+/// The kernel's scan.
+fn scan(dests: &DestView<'_>) -> Option<DestId> {
+    let mut it = dests.iter();
+    let (mut least, mut loh, mut lw) = loop {
+        let (id, d) = it.next()?;
+        if !d.overloaded && d.weight() > 0 {
+            break (id, sed_overhead(d), d.weight() as u64);
+        }
+    };
+    for (id, d) in it.filter(|(_, d)| !d.overloaded) {
+        let (doh, dw) = (sed_overhead(d), d.weight() as u64);
+        if loh * dw > doh * lw {
+            (least, loh, lw) = (id, doh, dw);
+        }
+    }
+    Some(least)
 }
 
 #[cfg(test)]

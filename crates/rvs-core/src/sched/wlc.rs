@@ -3,19 +3,45 @@
 //! Minimises overhead/weight with overhead = 256·active + inactive; compared by
 //! cross-multiplication, strict, so ties go to the newer server.
 
-use super::{pick_wlc, DestChange, SchedEnv, SchedInput, SchedKind, Scheduler};
-use crate::dest::{DestId, DestView};
+use super::{
+    overhead, pick_wlc, DestChange, Ranked, Ratio, SchedEnv, SchedInput, SchedKind, Scheduler,
+};
+use crate::dest::{Dest, DestId, DestView};
 use crate::types::SchedFlags;
 
-#[derive(Debug, Default)]
-pub struct Wlc;
+#[derive(Debug)]
+pub struct Wlc {
+    ranked: Ranked<Ratio>,
+}
+
+impl Default for Wlc {
+    fn default() -> Self {
+        Wlc {
+            ranked: Ranked::new(rank),
+        }
+    }
+}
+
+/// overhead / weight of a server that may be picked (not OVERLOAD, weight > 0).
+fn rank(d: &Dest) -> Option<Ratio> {
+    (!d.overloaded && d.weight() > 0).then(|| Ratio {
+        num: overhead(d),
+        den: d.weight() as u64,
+    })
+}
 
 impl Scheduler for Wlc {
     fn kind(&self) -> SchedKind {
         SchedKind::Wlc
     }
 
-    fn update(&mut self, _: &DestView<'_>, _: SchedFlags, _: DestChange) {}
+    fn update(&mut self, dests: &DestView<'_>, _: SchedFlags, change: DestChange) {
+        self.ranked.update(dests, change);
+    }
+
+    fn load_changed(&mut self, dests: &DestView<'_>, id: DestId) {
+        self.ranked.load_changed(dests, id);
+    }
 
     fn schedule(
         &mut self,
@@ -23,7 +49,7 @@ impl Scheduler for Wlc {
         _input: &SchedInput,
         _env: &mut SchedEnv<'_>,
     ) -> Option<DestId> {
-        pick_wlc(dests)
+        self.ranked.best(|| pick_wlc(dests))
     }
 }
 

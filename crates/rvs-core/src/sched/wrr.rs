@@ -59,7 +59,11 @@ impl Wrr {
     }
 
     fn derive(&mut self) {
-        self.di = if self.gcd_w == 0 { 1 } else { self.gcd_w as i64 };
+        self.di = if self.gcd_w == 0 {
+            1
+        } else {
+            self.gcd_w as i64
+        };
         self.mw = self.max_w as i64 - (self.di - 1);
     }
 }
