@@ -22,6 +22,13 @@ fn picks(c: &mut Criterion) {
             group.bench_function(BenchmarkId::from_parameter(n), |b| {
                 b.iter(|| black_box(svc.pick()))
             });
+            // The kernel's list scan, for the schedulers rvs indexes instead.
+            let mut scan = setup::Service::scanning(kind, n);
+            if scan.indexed_elsewhere() {
+                group.bench_function(BenchmarkId::new("kernel-scan", n), |b| {
+                    b.iter(|| black_box(scan.pick()))
+                });
+            }
         }
         group.finish();
     }

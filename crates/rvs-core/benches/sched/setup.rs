@@ -27,6 +27,19 @@ impl Service {
         Self::build(kind, n, false)
     }
 
+    /// True for the schedulers that rvs indexes (so a scanning build differs).
+    pub fn indexed_elsewhere(&self) -> bool {
+        matches!(
+            self.sched.kind(),
+            SchedKind::Lc
+                | SchedKind::Wlc
+                | SchedKind::Sed
+                | SchedKind::Nq
+                | SchedKind::Fo
+                | SchedKind::Ovf
+        )
+    }
+
     /// With the kernel's O(n) scan instead of rvs's index (lc/wlc/sed/nq/fo/ovf).
     pub fn scanning(kind: SchedKind, n: usize) -> Self {
         Self::build(kind, n, true)

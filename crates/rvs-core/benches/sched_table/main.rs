@@ -47,20 +47,13 @@ fn main() {
     }
     println!();
     println!("|---|{}", "---:|".repeat(sizes.len()));
-    let indexed = [
-        SchedKind::Lc,
-        SchedKind::Wlc,
-        SchedKind::Sed,
-        SchedKind::Nq,
-        SchedKind::Fo,
-        SchedKind::Ovf,
-    ];
     for kind in SchedKind::ALL {
         print!("| {} |", kind.name());
         for n in sizes {
             let rvs = ns_per_pick(&mut setup::Service::new(kind, n));
-            if indexed.contains(&kind) {
-                let scan = ns_per_pick(&mut setup::Service::scanning(kind, n));
+            let mut scanning = setup::Service::scanning(kind, n);
+            if scanning.indexed_elsewhere() {
+                let scan = ns_per_pick(&mut scanning);
                 print!(" {rvs:.1} ({scan:.1}) |");
             } else {
                 print!(" {rvs:.1} |");

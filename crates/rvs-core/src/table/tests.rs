@@ -756,7 +756,7 @@ fn indexed_least_load_schedulers_decide_as_the_scan_in_lockstep() {
                     let id = t.find_dest(sid, addr, 80).unwrap();
                     let mut cfg = t.dest(id).unwrap().cfg.clone();
                     cfg.weight = w;
-                    cfg.u_threshold = if w % 2 == 0 { 0 } else { 4 };
+                    cfg.u_threshold = if w.is_multiple_of(2) { 0 } else { 4 };
                     t.edit_dest(&key, cfg).unwrap();
                 }
                 continue;
