@@ -13,7 +13,12 @@ pub struct Daemon {
     plane: Box<dyn DataPlane>,
     /// Health checker states for `Status` (set once keepalived.conf checkers run).
     checkers: OnceLock<CheckerSource>,
+    /// More `Status` facts (VRRP), after the data plane's.
+    facts: OnceLock<FactSource>,
 }
+
+/// Gives extra `(name, value)` facts for `Status`; same locking rule as [`CheckerSource`].
+pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 /// Gives the current state of every health checker. Called with the table locked: it
 /// must not lock the table itself.
@@ -32,6 +37,7 @@ impl Daemon {
             shared,
             plane,
             checkers: OnceLock::new(),
+            facts: OnceLock::new(),
         };
         {
             let t = d.table();
@@ -60,6 +66,11 @@ impl Daemon {
     /// Where `Status` gets checker states from (keepalived.conf health checkers).
     pub fn set_checker_source(&self, source: CheckerSource) {
         let _ = self.checkers.set(source);
+    }
+
+    /// Where `Status` gets extra facts from (VRRP state and counters).
+    pub fn set_fact_source(&self, source: FactSource) {
+        let _ = self.facts.set(source);
     }
 
     /// Serves one request.
@@ -141,7 +152,11 @@ impl Daemon {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 dataplane: self.plane.name().to_string(),
                 checkers: self.checkers.get().map(|f| f()).unwrap_or_default(),
-                facts: self.plane.facts(),
+                facts: {
+                    let mut f = self.plane.facts();
+                    f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
+                    f
+                },
             }),
             Request::Batch(_) => unreachable!("handled by the caller"),
         }

@@ -93,6 +93,8 @@ pub struct Keepalived {
     path: PathBuf,
     config: Config,
     sup: Arc<Supervisor>,
+    /// The `vrrp_instance`s ([`crate::vrrp`]).
+    vrrp: crate::vrrp::Vrrp,
 }
 
 impl Keepalived {
@@ -116,13 +118,12 @@ impl Keepalived {
             vrrp_instances = config.vrrp_instances.len(),
             "keepalived configuration loaded"
         );
-        if !config.vrrp_instances.is_empty() {
-            tracing::warn!("vrrp_instance blocks are parsed but VRRP is not run by rvsd yet");
-        }
+        let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
         Ok(Keepalived {
             path: path.to_path_buf(),
             config,
             sup,
+            vrrp,
         })
     }
 
@@ -149,11 +150,16 @@ impl Keepalived {
             self.path.display()
         );
         self.sup.reload(&cfg).await;
+        self.vrrp.reload(&cfg).await;
         self.config = cfg;
     }
 
-    /// Stops the checkers (with `omega`: notify_down and quorum_down scripts run).
+    /// Stops VRRP (masters send priority 0), then the checkers (with `omega`:
+    /// notify_down and quorum_down scripts run).
     pub async fn stop(self) {
+        // VRRP first: a master's priority 0 lets the backup take over while our
+        // services still answer.
+        self.vrrp.stop().await;
         self.sup.stop(STOP_SCRIPTS).await;
     }
 }

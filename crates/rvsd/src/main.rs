@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 mod keepalived;
+mod vrrp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Plane {
@@ -71,6 +72,9 @@ struct Args {
     /// Worker threads of the async runtime (0 = one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+
+    #[command(flatten)]
+    xdp: rvs_xdp::cli::XdpArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,11 +127,20 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
     match args.dataplane {
         Plane::None => Ok(Box::new(NoDataPlane)),
         Plane::Proxy => Ok(proxy()),
-        Plane::Auto => {
-            tracing::info!("dataplane auto: XDP is not available in this build; using the proxy");
-            Ok(proxy())
-        }
-        Plane::Xdp => bail!("the XDP data plane is not built in yet"),
+        Plane::Auto => match args.xdp.unavailable() {
+            Some(why) => {
+                tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
+                Ok(proxy())
+            }
+            None => match rvs_xdp::cli::build(&args.xdp, shared) {
+                Ok(p) => Ok(Box::new(p)),
+                Err(e) => {
+                    tracing::warn!("dataplane auto: XDP failed ({e}); using the proxy");
+                    Ok(proxy())
+                }
+            },
+        },
+        Plane::Xdp => Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?)),
     }
 }
 
@@ -135,6 +148,15 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if args.config_test {
         return std::process::ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
+    }
+    if args.xdp.xdp_unpin {
+        return match args.xdp.unpin() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: removing {}: {e}", args.xdp.xdp_pin_dir.display());
+                std::process::ExitCode::FAILURE
+            }
+        };
     }
     match start(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
