@@ -145,9 +145,14 @@ impl Proxy {
                     });
                     continue;
                 }
-                ServiceKey::Addr { proto: Protocol::Sctp, .. } => {
+                ServiceKey::Addr {
+                    proto: Protocol::Sctp,
+                    ..
+                } => {
                     self.warn_once(key.to_string(), || {
-                        format!("proxy data plane: {key} is not served: SCTP needs the XDP data plane")
+                        format!(
+                            "proxy data plane: {key} is not served: SCTP needs the XDP data plane"
+                        )
                     });
                     continue;
                 }
@@ -212,7 +217,11 @@ impl Proxy {
 }
 
 /// Binds, retrying every 2 s with one warning, until it works.
-async fn bind_retrying<T>(what: &str, addr: SocketAddr, bind: impl Fn() -> std::io::Result<T>) -> T {
+async fn bind_retrying<T>(
+    what: &str,
+    addr: SocketAddr,
+    bind: impl Fn() -> std::io::Result<T>,
+) -> T {
     let mut warned = false;
     loop {
         match bind() {

@@ -12,7 +12,9 @@ use tokio::net::TcpStream;
 pub enum Transfer {
     /// read(2) into a 16 KiB buffer (held only while data flows), write(2) out.
     Copy,
-    /// splice(2) socket → pipe → socket.
+    /// splice(2) socket → pipe → socket once a direction proves bulky (one read fills
+    /// the copy buffer); until then it is copied, as a short exchange (a request and its
+    /// answer) costs fewer system calls copied than through a pipe made for it.
     Splice,
 }
 
@@ -41,8 +43,12 @@ pub async fn pump(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> End {
     let r = match mode {
-        Transfer::Copy => copy(src, dst, progress).await,
-        Transfer::Splice => splice(src, dst, progress).await,
+        Transfer::Copy => copy(src, dst, progress, false).await.map(drop),
+        Transfer::Splice => match copy(src, dst, progress, true).await {
+            Ok(Copied::Bulk) => splice(src, dst, progress).await,
+            Ok(Copied::Eof) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
     match r {
         Ok(()) => End::Eof,
@@ -62,7 +68,19 @@ async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-async fn copy(src: &TcpStream, dst: &TcpStream, progress: &mut (dyn FnMut(u64) + Send)) -> io::Result<()> {
+/// Why [`copy`] returned.
+enum Copied {
+    Eof,
+    /// A read filled the buffer and the caller asked to hand bulk flows over.
+    Bulk,
+}
+
+async fn copy(
+    src: &TcpStream,
+    dst: &TcpStream,
+    progress: &mut (dyn FnMut(u64) + Send),
+    stop_on_bulk: bool,
+) -> io::Result<Copied> {
     loop {
         src.readable().await?;
         // The buffer lives only while data flows: taken when the socket has data, given
@@ -72,10 +90,13 @@ async fn copy(src: &TcpStream, dst: &TcpStream, progress: &mut (dyn FnMut(u64) +
         loop {
             buf.clear();
             match src.try_read_buf(&mut buf) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(Copied::Eof),
                 Ok(n) => {
                     write_all(dst, &buf).await?;
                     progress(n as u64);
+                    if stop_on_bulk && n >= COPY_BUF {
+                        return Ok(Copied::Bulk);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
@@ -126,7 +147,11 @@ fn splice_fd(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-async fn splice(src: &TcpStream, dst: &TcpStream, progress: &mut (dyn FnMut(u64) + Send)) -> io::Result<()> {
+async fn splice(
+    src: &TcpStream,
+    dst: &TcpStream,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> io::Result<()> {
     let mut pipe: Option<Pipe> = None;
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
     loop {

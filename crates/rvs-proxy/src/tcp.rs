@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 /// the entry's timer follow the traffic.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const FLUSH_BYTES: u64 = 1 << 20;
+/// Keepalive (four setsockopt calls) is armed on the real-server socket only once the
+/// connection has lived this long: short connections, most of them, never pay for it, and
+/// probes start after 120 s of silence anyway.
+const KEEPALIVE_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) async fn serve(ctx: Arc<Ctx>, client: TcpStream, peer: SocketAddr, vip: SocketAddr) {
     Counters::inc(&ctx.counters.accepted);
@@ -36,7 +40,14 @@ async fn connect_upstream(
     vip: SocketAddr,
 ) -> Option<(ConnId, CancellationToken, TcpStream)> {
     // The SYN carries length 0: the proxy counts segments from TCP_INFO instead.
-    let syn = Packet::tcp(peer.ip(), peer.port(), vip.ip(), vip.port(), TcpFlags::SYN, 0);
+    let syn = Packet::tcp(
+        peer.ip(),
+        peer.port(),
+        vip.ip(),
+        vip.port(),
+        TcpFlags::SYN,
+        0,
+    );
     for _ in 0..ctx.opts.connect_attempts {
         let (f, cancel) = {
             let mut t = ctx.shared.table();
@@ -132,9 +143,15 @@ enum Outcome {
     Idle,
 }
 
-async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, cancel: CancellationToken) {
+async fn relay(
+    ctx: &Ctx,
+    client: TcpStream,
+    server: TcpStream,
+    conn: ConnId,
+    cancel: CancellationToken,
+) {
     // The client socket inherited keepalive and TCP_NODELAY from the listener.
-    sock::keepalive(&server);
+    sock::nodelay(&server);
     {
         // The handshake as a NAT director sees it: SYN+ACK out, ACK in → ESTABLISHED.
         let mut t = ctx.shared.table();
@@ -152,6 +169,8 @@ async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, ca
         let mut c2s = pin!(pump(&client, &server, mode, &mut up_add));
         let mut s2c = pin!(pump(&server, &client, mode, &mut down_add));
         let mut idle = pin!(entry_expired(&ctx.shared, conn));
+        let mut arm_keepalive = pin!(tokio::time::sleep(KEEPALIVE_AFTER));
+        let mut keepalive_armed = false;
         let (mut c2s_done, mut s2c_done) = (false, false);
         let mut outcome = Outcome::Done;
         let mut events: Vec<(Dir, TcpFlags)> = Vec::new();
@@ -194,6 +213,10 @@ async fn relay(ctx: &Ctx, client: TcpStream, server: TcpStream, conn: ConnId, ca
                 }
                 _ = cancel.cancelled() => { outcome = Outcome::Cancelled; break; }
                 _ = &mut idle => { outcome = Outcome::Idle; break; }
+                _ = &mut arm_keepalive, if !keepalive_armed => {
+                    sock::keepalive(&server);
+                    keepalive_armed = true;
+                }
             }
             // FIN events are reported at once so the state (and -L counts) follow.
             for (dir, flags) in events.drain(..) {

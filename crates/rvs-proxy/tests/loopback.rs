@@ -2,8 +2,7 @@
 //! table, real servers started by the test. Every wait is bounded.
 
 use rvs_core::{
-    DestConfig, Dir, Forward, Packet, Protocol, ServiceConfig, ServiceKey, Table, TcpFlags,
-    Verdict,
+    DestConfig, Dir, Forward, Packet, Protocol, ServiceConfig, ServiceKey, Table, TcpFlags, Verdict,
 };
 use rvs_dataplane::{DataPlane, Shared};
 use rvs_proxy::{Proxy, ProxyOptions, Transfer};
@@ -40,7 +39,9 @@ async fn name_server(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
     let addr = l.local_addr().unwrap();
     let h = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let _ = s.write_all(name.as_bytes()).await;
                 let _ = s.write_all(b"\n").await;
@@ -217,7 +218,14 @@ async fn rr_and_wrr_picks_through_the_proxy_match_the_core() {
         for i in 0..9u16 {
             let (mut s, name) = lab.open().await;
             got.push(name);
-            let syn = Packet::tcp(ip("1.1.1.1"), 1000 + i, lab.vip.ip(), lab.vip.port(), TcpFlags::SYN, 60);
+            let syn = Packet::tcp(
+                ip("1.1.1.1"),
+                1000 + i,
+                lab.vip.ip(),
+                lab.vip.port(),
+                TcpFlags::SYN,
+                60,
+            );
             match reference.process(0, &syn, Dir::In) {
                 Verdict::Forward(f) => want.push(name_of(f.daddr, f.dport).to_string()),
                 v => panic!("{v:?}"),
@@ -228,7 +236,11 @@ async fn rr_and_wrr_picks_through_the_proxy_match_the_core() {
         // Over one period (the sum of weights) each server is picked weight times.
         for (name, w) in [("A", weights[0]), ("B", weights[1]), ("C", weights[2])] {
             let n = got.iter().filter(|g| *g == name).count() as u32;
-            assert_eq!(n, if sched == "wrr" { w } else { 3 }, "{sched} {name}: {got:?}");
+            assert_eq!(
+                n,
+                if sched == "wrr" { w } else { 3 },
+                "{sched} {name}: {got:?}"
+            );
         }
     }
 }
@@ -258,7 +270,9 @@ async fn half_close_and_byte_exact_transfer_both_ways() {
         let (s, name) = lab.open().await;
         assert_eq!(name, "A");
         // 8 MiB of a non-repeating pattern up; the server echoes it down.
-        let payload: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let payload: Vec<u8> = (0..8u32 << 20)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let (mut r, mut w) = s.into_split();
         let up = payload.clone();
         let writer = tokio::spawn(async move {
@@ -304,7 +318,10 @@ async fn weight_zero_drains_and_removal_resets() {
     // The established connection to A still works.
     on_a.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
-    timeout(T, on_a.read_exact(&mut buf)).await.unwrap().unwrap();
+    timeout(T, on_a.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf, b"ping");
     // Deleting A resets its connections; B's are untouched.
     let (mut on_b, n) = lab.open().await;
@@ -312,9 +329,15 @@ async fn weight_zero_drains_and_removal_resets() {
     lab.remove(a);
     let mut rest = Vec::new();
     let r = timeout(T, on_a.read_to_end(&mut rest)).await.unwrap();
-    assert!(r.is_err() || rest.is_empty(), "connection to a deleted server ends");
+    assert!(
+        r.is_err() || rest.is_empty(),
+        "connection to a deleted server ends"
+    );
     on_b.write_all(b"pong").await.unwrap();
-    timeout(T, on_b.read_exact(&mut buf)).await.unwrap().unwrap();
+    timeout(T, on_b.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf, b"pong");
 }
 
@@ -409,7 +432,9 @@ async fn udp_sessions_reply_from_the_vip_to_the_right_client() {
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             loop {
-                let Ok((n, peer)) = s.recv_from(&mut buf).await else { return };
+                let Ok((n, peer)) = s.recv_from(&mut buf).await else {
+                    return;
+                };
                 let mut out = name.as_bytes().to_vec();
                 out.extend_from_slice(&buf[..n]);
                 let _ = s.send_to(&out, peer).await;
@@ -432,7 +457,10 @@ async fn udp_sessions_reply_from_the_vip_to_the_right_client() {
     let b = udp_server("B").await;
     for s in [b, a] {
         table
-            .add_dest(&key, DestConfig::new(s.ip(), s.port()).with_forward(Forward::Masq))
+            .add_dest(
+                &key,
+                DestConfig::new(s.ip(), s.port()).with_forward(Forward::Masq),
+            )
             .unwrap();
     }
     let shared = Arc::new(Shared::new(table));
@@ -460,7 +488,8 @@ async fn ask(c: &UdpSocket, vip: SocketAddr, msg: &[u8]) -> Vec<u8> {
     let mut buf = [0u8; 2048];
     for _ in 0..50 {
         c.send_to(msg, vip).await.unwrap();
-        if let Ok(Ok((n, from))) = timeout(Duration::from_millis(200), c.recv_from(&mut buf)).await {
+        if let Ok(Ok((n, from))) = timeout(Duration::from_millis(200), c.recv_from(&mut buf)).await
+        {
             assert_eq!(from, vip, "replies come from the VIP");
             return buf[..n].to_vec();
         }
