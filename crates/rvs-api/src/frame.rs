@@ -98,6 +98,9 @@ mod tests {
             read_frame(&mut &buf[..], 3),
             Err(FrameError::TooLarge { len: 7, max: 3 })
         ));
-        assert!(matches!(read_frame(&mut &b""[..], 3), Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame(&mut &b""[..], 3),
+            Err(FrameError::Closed)
+        ));
     }
 }

@@ -14,7 +14,9 @@ pub enum Request {
     /// Version and connection-table size (`ipvs_getinfo`).
     Info,
     /// All services, or one (`ipvs_get_services` / `ipvs_get_service`).
-    ListServices { key: Option<ServiceKey> },
+    ListServices {
+        key: Option<ServiceKey>,
+    },
     /// The connection table (`/proc/net/ip_vs_conn`).
     ListConns,
     /// Global counters and rates.
@@ -26,14 +28,30 @@ pub enum Request {
     Flush,
     /// `-Z [service]`.
     Zero(Option<ServiceKey>),
-    AddDest { svc: ServiceKey, dest: DestConfig },
-    EditDest { svc: ServiceKey, dest: DestConfig },
-    DelDest { svc: ServiceKey, addr: IpAddr, port: u16 },
+    AddDest {
+        svc: ServiceKey,
+        dest: DestConfig,
+    },
+    EditDest {
+        svc: ServiceKey,
+        dest: DestConfig,
+    },
+    DelDest {
+        svc: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    },
     /// `--set tcp tcpfin udp` (0 = unchanged).
-    SetTimeouts { tcp: u32, tcpfin: u32, udp: u32 },
+    SetTimeouts {
+        tcp: u32,
+        tcpfin: u32,
+        udp: u32,
+    },
     GetTimeouts,
     StartDaemon(SyncDaemonConfig),
-    StopDaemon { master: bool },
+    StopDaemon {
+        master: bool,
+    },
     ListDaemons,
     /// Several requests applied in order (`-R`); the reply is a [`Reply::Batch`] with one
     /// reply per request. A failing request does not stop the ones after it, as ipvsadm's

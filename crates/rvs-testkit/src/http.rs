@@ -41,7 +41,10 @@ async fn handle(mut s: TcpStream, name: &'static str) {
             }
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let http10 = head.lines().next().is_some_and(|l| l.trim_end().ends_with("http/1.0"));
+        let http10 = head
+            .lines()
+            .next()
+            .is_some_and(|l| l.trim_end().ends_with("http/1.0"));
         let close = head.contains("\r\nconnection: close")
             || (http10 && !head.contains("\r\nconnection: keep-alive"));
         buf.drain(..end);
@@ -96,7 +99,8 @@ pub async fn load(target: SocketAddr, requests: u64, concurrency: u64) -> LoadRe
         tasks.push(tokio::spawn(async move {
             let mut r = LoadReport::default();
             for _ in 0..n {
-                match tokio::time::timeout(Duration::from_secs(5), fetch_once(target, &host)).await {
+                match tokio::time::timeout(Duration::from_secs(5), fetch_once(target, &host)).await
+                {
                     Ok(Ok(name)) => *r.by_server.entry(name).or_default() += 1,
                     _ => r.errors += 1,
                 }

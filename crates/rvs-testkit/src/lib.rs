@@ -27,9 +27,8 @@ pub fn require_root(what: &str) -> bool {
 
 /// True when `cmd` is on PATH; under `CI=true` its absence is a failure.
 pub fn require_command(what: &str, cmd: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| d.join(cmd).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()));
     if found {
         return true;
     }

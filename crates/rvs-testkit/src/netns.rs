@@ -63,10 +63,28 @@ impl Lab {
     }
 
     /// A veth pair between two namespaces, with addresses (CIDR) and links up.
-    pub fn veth(&self, a: &str, a_if: &str, a_addr: &str, b: &str, b_if: &str, b_addr: &str) -> Result<()> {
+    pub fn veth(
+        &self,
+        a: &str,
+        a_if: &str,
+        a_addr: &str,
+        b: &str,
+        b_if: &str,
+        b_addr: &str,
+    ) -> Result<()> {
         run(Command::new("ip").args([
-            "link", "add", a_if, "netns", &self.ns(a), "type", "veth", "peer", "name", b_if,
-            "netns", &self.ns(b),
+            "link",
+            "add",
+            a_if,
+            "netns",
+            &self.ns(a),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b_if,
+            "netns",
+            &self.ns(b),
         ]))?;
         for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
             if !addr.is_empty() {

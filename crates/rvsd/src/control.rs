@@ -3,7 +3,9 @@
 //! the daemon down; a slow or silent client only holds its own task.
 
 use crate::daemon::Daemon;
-use rvs_api::{read_frame_async, write_frame_async, ApiError, FrameError, Reply, Request, MAX_REQUEST};
+use rvs_api::{
+    read_frame_async, write_frame_async, ApiError, FrameError, Reply, Request, MAX_REQUEST,
+};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -103,7 +105,11 @@ async fn client(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Frame
             Err(e @ FrameError::TooLarge { .. }) => {
                 // The body was not read, so the stream cannot be resynchronised: answer and
                 // close.
-                send(&mut stream, &protocol_error(format!("request rejected: {e}"))).await?;
+                send(
+                    &mut stream,
+                    &protocol_error(format!("request rejected: {e}")),
+                )
+                .await?;
                 return Ok(());
             }
             Err(e) => return Err(e),

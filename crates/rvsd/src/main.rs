@@ -3,9 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use rvs_core::Table;
-use rvsd::control;
 use rvs_dataplane::{DataPlane, NoDataPlane, Shared};
 use rvs_proxy::{Proxy, ProxyOptions, Transfer};
+use rvsd::control;
 use rvsd::Daemon;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -217,8 +217,10 @@ async fn run(args: Args, table: Table) -> Result<()> {
     let timers = {
         let d = daemon.clone();
         tokio::spawn(async move {
-            let mut house = tokio::time::interval(Duration::from_millis(rvsd::daemon::HOUSEKEEPING_MS));
-            let mut est = tokio::time::interval(Duration::from_millis(rvs_core::stats::ESTIMATOR_PERIOD_MS));
+            let mut house =
+                tokio::time::interval(Duration::from_millis(rvsd::daemon::HOUSEKEEPING_MS));
+            let mut est =
+                tokio::time::interval(Duration::from_millis(rvs_core::stats::ESTIMATOR_PERIOD_MS));
             loop {
                 tokio::select! {
                     _ = house.tick() => d.housekeeping(),

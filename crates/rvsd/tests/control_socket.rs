@@ -132,7 +132,10 @@ fn a_rejected_request_changes_nothing() {
         port: 80,
     };
     let cfg = rvs_core::ServiceConfig::new(key).with_scheduler("rr");
-    assert_eq!(c.call(&Request::AddService(cfg.clone())).unwrap(), Reply::Ok);
+    assert_eq!(
+        c.call(&Request::AddService(cfg.clone())).unwrap(),
+        Reply::Ok
+    );
     let before = c.call(&Request::ListServices { key: None }).unwrap();
     let bad = [
         Request::AddService(cfg.clone()),
@@ -158,7 +161,10 @@ fn a_rejected_request_changes_nothing() {
         };
         assert!(failed, "{r:?} → {rep:?}");
     }
-    assert_eq!(c.call(&Request::ListServices { key: None }).unwrap(), before);
+    assert_eq!(
+        c.call(&Request::ListServices { key: None }).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -185,8 +191,11 @@ fn restore_file_loads_at_start_and_bad_files_stop_the_start() {
     drop(d);
 
     let bad = dir.join("bad.rules");
-    std::fs::write(&bad, "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -w 70000\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -w 70000\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rvsd"))
         .args(["--dataplane", "none", "--socket"])
         .arg(dir.join("bad.sock"))

@@ -5,7 +5,10 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Parser)]
-#[command(name = "rvs-lab", about = "rvs demo kit: a named HTTP real server and a load generator")]
+#[command(
+    name = "rvs-lab",
+    about = "rvs demo kit: a named HTTP real server and a load generator"
+)]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
