@@ -7,7 +7,7 @@
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--contenders a,b,...]
 #                     [--idle-conns N] [--pin shared|split]
 # Environment: ROUNDS, DURATION, CONTENDERS, IDLE_CONNS, IDLE_CONTENDERS, PIN, WRK_CONNS,
-#              BAL_THREADS, LOAD_THREADS, NSERVERS, RVSD, RVS_SHARDS, RVSD_EXTRA_ARGS,
+#              BAL_THREADS, LOAD_THREADS, NSERVERS, RVSD, RVSD_EXTRA_ARGS,
 #              MAX_LOAD, LOAD_WAIT, QUIET_PCT, QUIET_WAIT, QUIET_BUDGET, SETTLE.
 set -euo pipefail
 

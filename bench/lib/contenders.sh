@@ -176,8 +176,8 @@ rvs_start() {
         echo "-a -t $VIP:$IPERF_PORT -r ${SERVER_IPS[0]}:$IPERF_PORT -m -w 1"
     } >"$dir/rules"
     spawn bal "$NS_D" "$dir/rvsd.out" env RUST_LOG="${RUST_LOG:-warn}" "$RVSD" \
-        --socket "$dir/rvsd.sock" --dataplane proxy --threads "$BAL_THREADS" \
-        --proxy-accept-shards "${RVS_SHARDS:-$BAL_THREADS}" --proxy-transfer "$transfer" \
+        --socket "$dir/rvsd.sock" --dataplane proxy --threads 1 \
+        --proxy-workers "$BAL_THREADS" --proxy-transfer "$transfer" \
         --restore "$dir/rules" ${RVSD_EXTRA_ARGS:-}
     bal_set "$SPAWNED"
     WEB_HOST=$VIP

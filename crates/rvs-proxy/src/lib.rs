@@ -42,8 +42,10 @@ pub struct ProxyOptions {
     pub connect_attempts: u32,
     /// Listen backlog per virtual service.
     pub backlog: i32,
-    /// Accepting sockets per TCP service (SO_REUSEPORT shards accepts across threads).
-    pub accept_shards: usize,
+    /// Worker threads, each running its own single-threaded runtime with its own
+    /// SO_REUSEPORT accepting socket per TCP service: a connection lives and dies on the
+    /// thread that accepted it, with no cross-thread wake-ups. 0 = one per CPU.
+    pub workers: usize,
 }
 
 impl Default for ProxyOptions {
@@ -53,7 +55,7 @@ impl Default for ProxyOptions {
             connect_timeout: Duration::from_secs(5),
             connect_attempts: 3,
             backlog: 4096,
-            accept_shards: 1,
+            workers: 1,
         }
     }
 }
@@ -101,19 +103,67 @@ struct ListenKey {
     addr: SocketAddr,
 }
 
+/// A worker thread and the handle of its single-threaded runtime.
+struct Worker {
+    rt: Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn spawn(n: usize) -> Worker {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("rvs-proxy-{n}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a single-threaded runtime");
+                tx.send(rt.handle().clone())
+                    .expect("proxy waits for the handle");
+                // Drives every task spawned on this runtime until the proxy is dropped.
+                let _ = rt.block_on(stopped);
+            })
+            .expect("spawning a proxy worker thread");
+        Worker {
+            rt: rx.recv().expect("proxy worker started"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub struct Proxy {
     ctx: Arc<Ctx>,
-    rt: Handle,
+    workers: Vec<Worker>,
     listeners: Mutex<HashMap<ListenKey, Vec<AbortHandle>>>,
     /// Warnings already given (one each).
     warned: Mutex<HashSet<String>>,
 }
 
 impl Proxy {
-    /// Must be called inside a tokio runtime, which the proxy's tasks run on.
-    pub fn new(shared: Arc<Shared>, opts: ProxyOptions) -> Proxy {
+    /// Starts the worker threads; the proxy's tasks run on them, not on the caller's
+    /// runtime.
+    pub fn new(shared: Arc<Shared>, mut opts: ProxyOptions) -> Proxy {
         let limit = sock::raise_nofile();
-        tracing::info!(open_files = limit, transfer = ?opts.transfer, "proxy data plane");
+        if opts.workers == 0 {
+            opts.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        tracing::info!(open_files = limit, transfer = ?opts.transfer, workers = opts.workers, "proxy data plane");
+        let workers = (0..opts.workers).map(Worker::spawn).collect();
         Proxy {
             ctx: Arc::new(Ctx {
                 shared,
@@ -121,7 +171,7 @@ impl Proxy {
                 counters: Counters::default(),
                 registry: Registry::default(),
             }),
-            rt: Handle::current(),
+            workers,
             listeners: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashSet::new()),
         }
@@ -194,23 +244,25 @@ impl Proxy {
         want
     }
 
+    /// A TCP service gets an accepting socket on every worker; a UDP service lives on the
+    /// first worker (its sessions share one socket).
     fn start(&self, key: ListenKey) -> Vec<AbortHandle> {
         let shards = match key.proto {
-            Protocol::Tcp => self.ctx.opts.accept_shards.max(1),
+            Protocol::Tcp => self.workers.len(),
             _ => 1,
         };
-        (0..shards)
-            .map(|_| {
+        self.workers[..shards]
+            .iter()
+            .map(|w| {
                 let ctx = self.ctx.clone();
-                self.rt
-                    .spawn(async move {
-                        match key.proto {
-                            Protocol::Tcp => accept_loop(ctx, key.addr).await,
-                            Protocol::Udp => udp_loop(ctx, key.addr).await,
-                            Protocol::Sctp => {}
-                        }
-                    })
-                    .abort_handle()
+                w.rt.spawn(async move {
+                    match key.proto {
+                        Protocol::Tcp => accept_loop(ctx, key.addr).await,
+                        Protocol::Udp => udp_loop(ctx, key.addr).await,
+                        Protocol::Sctp => {}
+                    }
+                })
+                .abort_handle()
             })
             .collect()
     }

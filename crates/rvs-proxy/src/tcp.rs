@@ -7,7 +7,7 @@ use crate::counters::Counters;
 use crate::relay::{pump, End};
 use crate::sock;
 use crate::Ctx;
-use rvs_core::{ConnId, Dir, Packet, TcpFlags, Verdict};
+use rvs_core::{ConnId, Dir, Millis, Packet, TcpFlags, Verdict};
 use rvs_dataplane::Shared;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -112,20 +112,29 @@ impl<'a> Acct<'a> {
         }
     }
 
-    fn flush(&mut self) {
+    /// The packets (segments received, from TCP_INFO) and bytes not yet reported.
+    fn take(&mut self) -> (u64, u64) {
         let segs = sock::segs_in(self.sock);
         let pkts = segs.saturating_sub(self.segs);
         self.segs = segs.max(self.segs);
-        let mut t = self.shared.table();
-        t.conn_account(self.shared.now(), self.conn, self.dir, pkts, self.bytes);
-        self.bytes = 0;
         self.last = Instant::now();
+        (pkts, std::mem::take(&mut self.bytes))
+    }
+
+    fn flush(&mut self) {
+        let (pkts, bytes) = self.take();
+        let mut t = self.shared.table();
+        t.conn_account(self.shared.now(), self.conn, self.dir, pkts, bytes);
     }
 }
 
 /// Returns when the connection's entry has left the table (its timeout ran out without
-/// traffic), the proxy's equivalent of IPVS forgetting an idle connection.
-pub(crate) async fn entry_expired(shared: &Shared, conn: ConnId) {
+/// traffic), the proxy's equivalent of IPVS forgetting an idle connection. `first` is the
+/// entry's expiry as last seen, so the first wait needs no look at the table.
+pub(crate) async fn entry_expired(shared: &Shared, conn: ConnId, first: Option<Millis>) {
+    if let Some(at) = first {
+        tokio::time::sleep_until(shared.instant(at).into()).await;
+    }
     loop {
         let expires = shared.table().conn(conn).map(|c| c.expires);
         let Some(at) = expires else { return };
@@ -152,23 +161,24 @@ async fn relay(
 ) {
     // The client socket inherited keepalive and TCP_NODELAY from the listener.
     sock::nodelay(&server);
-    {
+    let expires = {
         // The handshake as a NAT director sees it: SYN+ACK out, ACK in → ESTABLISHED.
         let mut t = ctx.shared.table();
         let now = ctx.shared.now();
         t.conn_packet(now, conn, Dir::Out, TcpFlags::SYN_ACK, 0);
         t.conn_packet(now, conn, Dir::In, TcpFlags::ACK, 0);
-    }
+        t.conn(conn).map(|c| c.expires)
+    };
     Counters::inc(&ctx.counters.relays);
     let mode = ctx.opts.transfer;
     let mut up = Acct::new(&ctx.shared, conn, Dir::In, &client);
     let mut down = Acct::new(&ctx.shared, conn, Dir::Out, &server);
-    let outcome = {
+    let (outcome, events) = {
         let mut up_add = |n| up.add(n);
         let mut down_add = |n| down.add(n);
         let mut c2s = pin!(pump(&client, &server, mode, &mut up_add));
         let mut s2c = pin!(pump(&server, &client, mode, &mut down_add));
-        let mut idle = pin!(entry_expired(&ctx.shared, conn));
+        let mut idle = pin!(entry_expired(&ctx.shared, conn, expires));
         let mut arm_keepalive = pin!(tokio::time::sleep(KEEPALIVE_AFTER));
         let mut keepalive_armed = false;
         let (mut c2s_done, mut s2c_done) = (false, false);
@@ -218,20 +228,31 @@ async fn relay(
                     keepalive_armed = true;
                 }
             }
-            // FIN events are reported at once so the state (and -L counts) follow.
-            for (dir, flags) in events.drain(..) {
+            // A first FIN is reported at once, so the state (and -L counts) follow a
+            // half-closed connection; the last events go with the final counts below.
+            let both_closed = c2s_done && s2c_done;
+            if !both_closed && !events.is_empty() {
                 let mut t = ctx.shared.table();
-                t.conn_packet(ctx.shared.now(), conn, dir, flags, 0);
+                let now = ctx.shared.now();
+                for (dir, flags) in events.drain(..) {
+                    t.conn_packet(now, conn, dir, flags, 0);
+                }
             }
         }
-        for (dir, flags) in events.drain(..) {
-            let mut t = ctx.shared.table();
-            t.conn_packet(ctx.shared.now(), conn, dir, flags, 0);
-        }
-        outcome
+        (outcome, events)
     };
-    up.flush();
-    down.flush();
+    // Final counts and the closing events under one lock (TCP_INFO read before it).
+    let (up_pkts, up_bytes) = up.take();
+    let (down_pkts, down_bytes) = down.take();
+    {
+        let mut t = ctx.shared.table();
+        let now = ctx.shared.now();
+        t.conn_account(now, conn, Dir::In, up_pkts, up_bytes);
+        t.conn_account(now, conn, Dir::Out, down_pkts, down_bytes);
+        for (dir, flags) in events {
+            t.conn_packet(now, conn, dir, flags, 0);
+        }
+    }
     match outcome {
         Outcome::Done => {}
         Outcome::Reset => {

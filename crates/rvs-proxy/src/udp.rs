@@ -137,7 +137,7 @@ async fn replies(ctx: &Ctx, sock: &UdpSocket, s: &Session, peer: SocketAddr, one
         if one_packet {
             tokio::time::sleep(OPS_REPLY_WINDOW).await
         } else {
-            crate::tcp::entry_expired(&ctx.shared, s.conn).await
+            crate::tcp::entry_expired(&ctx.shared, s.conn, None).await
         }
     };
     tokio::pin!(window);

@@ -65,11 +65,13 @@ struct Args {
     #[arg(long, default_value_t = 5.0)]
     proxy_connect_timeout: f64,
 
-    /// Proxy plane: accepting sockets per TCP service (SO_REUSEPORT); 0 = one per CPU.
-    #[arg(long, default_value_t = 0)]
-    proxy_accept_shards: usize,
+    /// Proxy plane: worker threads, each with its own runtime and its own accepting socket
+    /// per TCP service (SO_REUSEPORT); 0 = one per CPU.
+    #[arg(long, alias = "proxy-accept-shards", default_value_t = 0)]
+    proxy_workers: usize,
 
-    /// Worker threads of the async runtime (0 = one per CPU).
+    /// Threads of the daemon's own runtime: control socket, timers, health checks, VRRP
+    /// (0 = one per CPU). The proxy's workers are separate (`--proxy-workers`).
     #[arg(long, default_value_t = 0)]
     threads: usize,
 
@@ -116,7 +118,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 TransferArg::Splice => Transfer::Splice,
             },
             connect_timeout: Duration::from_secs_f64(args.proxy_connect_timeout.max(0.001)),
-            accept_shards: match args.proxy_accept_shards {
+            workers: match args.proxy_workers {
                 0 => cpus(),
                 n => n,
             },

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* env.h — the helpers a test build mocks (Cilium style: the real program, test defines).
+ *
+ * With -DRVS_TEST the clock, the random source and the packet mark come from the
+ * rvs_test_env map, so the scheduler conformance test can replay time and scripted draws
+ * exactly; everything else is the production code. */
+#ifndef RVS_ENV_H
+#define RVS_ENV_H
+
+#include "maps.h"
+
+#ifdef RVS_TEST
+__rvs_inline struct rvs_test_env *test_env(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&rvs_test_env, &zero);
+}
+#endif
+
+/* Monotonic nanoseconds, coarse (CLOCK_MONOTONIC_COARSE, a few ms resolution): entry
+ * timers count seconds, and the precise clock costs tens of ns per packet in a VM. */
+__rvs_inline __u64 rvs_now(void)
+{
+#ifdef RVS_TEST
+	struct rvs_test_env *e = test_env();
+	return e ? e->now_ns : 0;
+#else
+	return bpf_ktime_get_coarse_ns();
+#endif
+}
+
+/* Uniform in [0, bound): the kernel's get_random_u32_below (multiply-shift). */
+__rvs_inline __u32 rvs_random_below(__u32 bound)
+{
+#ifdef RVS_TEST
+	struct rvs_test_env *e = test_env();
+	if (!e)
+		return 0;
+	__u32 i = e->next_draw;
+	if (i >= e->n_draws || i >= RVS_TEST_MAX_DRAWS) {
+		e->bad_draws++;
+		return 0;
+	}
+	e->bounds[i] = bound;
+	e->next_draw = i + 1;
+	return e->draws[i] < bound ? e->draws[i] : bound - 1;
+#else
+	return (__u32)(((__u64)bpf_get_prandom_u32() * bound) >> 32);
+#endif
+}
+
+/* The packet's firewall mark: XDP runs before the stack sets one, so always 0 outside
+ * tests — fwmark services never match in this data plane. */
+__rvs_inline __u32 rvs_pkt_mark(void)
+{
+#ifdef RVS_TEST
+	struct rvs_test_env *e = test_env();
+	return e ? e->fwmark : 0;
+#else
+	return 0;
+#endif
+}
+
+/* Records the outcome of a packet for the conformance test. */
+__rvs_inline void rvs_test_record(int code, __u32 dest, __u32 created)
+{
+#ifdef RVS_TEST
+	struct rvs_test_env *e = test_env();
+	if (e) {
+		e->last_code = code;
+		e->last_dest = dest;
+		e->last_created = created;
+	}
+#else
+	(void)code;
+	(void)dest;
+	(void)created;
+#endif
+}
+
+#endif
+

@@ -1,0 +1,37 @@
+//! # rvs-xdp — the XDP data plane: NAT, DR and TUN forwarding in eBPF
+//!
+//! The packet path is C in `bpf/` (compiled by clang at build time, see `build.rs`),
+//! loaded with aya: IPVS's semantics — connection table and TCP state machine, the 14
+//! schedulers, persistence templates, OVERLOAD thresholds — run in BPF, checked against
+//! `rvs-core` by the same decision vectors. This crate is the userspace half:
+//!
+//! * [`abi`] mirrors `bpf/include/rvs_abi.h` (checked field by field by `tests/abi.rs`);
+//! * [`loader`] mounts bpffs, loads or adopts the pinned maps, attaches XDP with pinned
+//!   links (a restarted rvsd adopts everything and drops no flow);
+//! * [`sync`] pushes the table into the maps; [`sweep`] expires connections;
+//!   [`locality`] collects the lblc/lblcr caches; [`stats`] reads the per-CPU counters;
+//! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives.
+//!
+//! Design, outcome codes and limits: `docs/xdp.md`.
+
+pub mod abi;
+pub mod cli;
+pub mod conns;
+pub mod error;
+pub mod forwarding;
+pub mod loader;
+pub mod locality;
+pub mod neigh;
+pub mod object;
+pub mod plane;
+pub mod realserver;
+pub mod stats;
+pub mod sweep;
+pub mod sync;
+pub mod sys;
+pub mod testenv;
+
+pub use error::{Result, XdpError};
+pub use loader::{AttachMode, Director, LoadOptions};
+pub use object::Build;
+pub use plane::{XdpOptions, XdpPlane};

@@ -1,0 +1,982 @@
+//! End to end in network namespaces this test creates (deleted by name on drop): a
+//! client, a director running `rvsd --dataplane xdp` as a process (configured with the
+//! `rvsadm` binary), and three real servers running nginx (and a UDP echo), for NAT (two
+//! interfaces), DR (one L2 segment, replies bypassing the director) and TUN (servers
+//! decapsulating with `rvs-rs tun`). Traffic is real TCP (HTTP, a large file compared
+//! byte for byte) and UDP. Under `CI=true` a missing prerequisite fails instead of
+//! skipping. Every wait is bounded.
+
+mod common;
+
+use rvs_testkit::netns::Lab;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RVS_RS: &str = env!("CARGO_BIN_EXE_rvs-rs");
+
+fn prerequisites(what: &str) -> bool {
+    rvs_testkit::require_root(what)
+        && rvs_testkit::require_command(what, "nginx")
+        && rvs_testkit::require_command(what, "curl")
+        && rvs_testkit::require_command(what, "ethtool")
+}
+
+/// rvsd and rvsadm from the same target directory, (re)built first so they carry this
+/// very data plane (cargo test builds only this package's binaries).
+fn daemon_bins() -> (PathBuf, PathBuf) {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let dir = Path::new(RVS_RS)
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let (rvsd, rvsadm) = (dir.join("rvsd"), dir.join("rvsadm"));
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rvsd", "-p", "rvsadm"])
+            .status()
+            .expect("running cargo build for rvsd and rvsadm");
+        assert!(st.success(), "building rvsd and rvsadm failed");
+    });
+    assert!(
+        rvsd.is_file() && rvsadm.is_file(),
+        "rvsd/rvsadm missing in {}",
+        dir.display()
+    );
+    (rvsd, rvsadm)
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!(
+            "rvs-e2e-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bpffs directory removed (unpinned) on drop, whatever the test left in it.
+struct Pins(PathBuf);
+
+impl Pins {
+    fn new(name: &str) -> Pins {
+        Pins(PathBuf::from(format!(
+            "/sys/fs/bpf/rvs-test-e2e-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )))
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = rvs_xdp::loader::unpin_all(&self.0);
+    }
+}
+
+/// A command that runs in namespace `ns` by joining only its network namespace. `ip netns
+/// exec` would also give it a private mount namespace with a fresh /sys, hiding the
+/// bpffs at /sys/fs/bpf: pins made there would vanish with the process.
+fn netns_command(lab: &Lab, ns: &str, program: &Path) -> Command {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let path = format!("/run/netns/{}", lab.ns(ns));
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut cmd = Command::new(program);
+    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until spawn.
+    unsafe {
+        let fd = f.as_raw_fd();
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // keep the namespace file open as long as the command
+    std::mem::forget(f);
+    cmd
+}
+
+fn sh(lab: &Lab, ns: &str, cmd: &str) -> String {
+    let argv: Vec<&str> = cmd.split_whitespace().collect();
+    lab.exec(ns, &argv)
+        .unwrap_or_else(|e| panic!("[{ns}] {cmd}: {e}"))
+}
+
+/// Polls `f` every 50 ms for at most `secs`.
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// veth offloads: a veth hands its peer TCP/UDP checksums as "partial" (to be completed
+/// by a NIC that never comes), also for segments it splits from a GRO/GSO aggregate. XDP
+/// forwards frames, not skbs, so such a frame would reach the next host with an unfinished
+/// checksum. Real NICs deliver complete checksums; on the test veths every sender (hosts
+/// and bridge ports) computes them itself.
+fn full_checksums(lab: &Lab, ns: &str, ifname: &str) {
+    sh(lab, ns, &format!("ethtool -K {ifname} tx off"));
+}
+
+/// A host in namespace `ns` on the bridge in namespace "sw".
+fn bridge_port(lab: &Lab, ns: &str, ifname: &str, addr: &str, port: &str) {
+    lab.veth(ns, ifname, addr, "sw", port, "").expect("veth");
+    full_checksums(lab, ns, ifname);
+    full_checksums(lab, "sw", port);
+    sh(lab, "sw", &format!("ip link set {port} master br0"));
+}
+
+/// A veth delivers frames another veth's native XDP program sends into it only when it
+/// runs XDP itself: the peers of the director's interfaces get an XDP_PASS program.
+fn xdp_peer(lab: &Lab, ns: &str, ifname: &str, dir: &Path) {
+    let obj = dir.join("xdp_pass.o");
+    if !obj.exists() {
+        std::fs::write(&obj, rvs_xdp::object::pass()).expect("xdp_pass.o");
+    }
+    let o = obj.display().to_string();
+    lab.exec(
+        ns,
+        &[
+            "ip", "link", "set", "dev", ifname, "xdp", "obj", &o, "sec", "xdp",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("[{ns}] XDP_PASS on {ifname}: {e}"));
+}
+
+fn new_bridge(lab: &mut Lab) {
+    lab.add_ns("sw").expect("netns");
+    sh(lab, "sw", "ip link add br0 type bridge");
+    sh(lab, "sw", "ip link set br0 up");
+}
+
+/// Deterministic bytes for the large file.
+fn big_file(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// nginx in a namespace, serving `name` at / and a large file at /big.bin.
+fn nginx(lab: &Lab, ns: &str, dir: &Path, name: &str, ports: &[u16], big: &[u8]) -> Child {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::create_dir_all(dir.join("tmp")).expect("tmp");
+    std::fs::write(www.join("index.html"), format!("{name}\n")).expect("index");
+    std::fs::write(www.join("big.bin"), big).expect("big");
+    let listens: String = ports.iter().map(|p| format!("listen {p}; ")).collect();
+    let d = dir.display();
+    let conf = format!(
+        "user root; worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{ access_log off; keepalive_timeout 120s; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
+         fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+         server {{ {listens} root {d}/www; }} }}\n"
+    );
+    let cf = dir.join("nginx.conf");
+    std::fs::write(&cf, conf).expect("nginx.conf");
+    let child = lab
+        .command(ns, "nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&cf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx");
+    for p in ports {
+        let url = format!("http://127.0.0.1:{p}/");
+        wait_for(10, &format!("nginx {name}:{p}"), || {
+            lab.exec(ns, &["curl", "-s", "--max-time", "1", &url])
+                .is_ok_and(|b| b.trim() == name)
+        });
+    }
+    child
+}
+
+/// A UDP server on a thread inside a namespace: answers `NAME:payload`.
+struct UdpEcho {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpEcho {
+    fn start(lab: &Lab, ns: &str, bind: &str, name: &str) -> UdpEcho {
+        let path = format!("/run/netns/{}", lab.ns(ns));
+        let bind: SocketAddr = bind.parse().expect("bind");
+        let name = name.to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            enter_path(&path);
+            let sock = UdpSocket::bind(bind).expect("udp bind");
+            sock.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            tx.send(()).expect("ready");
+            let mut buf = [0u8; 2048];
+            while !s2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let mut r = format!("{name}:").into_bytes();
+                    r.extend_from_slice(&buf[..n]);
+                    let _ = sock.send_to(&r, from);
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("udp server ready");
+        UdpEcho {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn enter_path(path: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // SAFETY: setns on an open namespace fd, for this thread only.
+    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+}
+
+/// Runs `f` on a thread inside namespace `ns` and returns its result.
+fn in_ns<T: Send + 'static>(lab: &Lab, ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{}", lab.ns(ns));
+    std::thread::spawn(move || {
+        enter_path(&path);
+        f()
+    })
+    .join()
+    .expect("thread in namespace")
+}
+
+/// One UDP request from the client namespace; the answer.
+fn udp_ask(lab: &Lab, ns: &str, to: &str, sport: u16, payload: &str) -> String {
+    let to: SocketAddr = to.parse().expect("addr");
+    let payload = payload.to_string();
+    in_ns(lab, ns, move || {
+        let bind: SocketAddr = if to.is_ipv4() {
+            format!("0.0.0.0:{sport}")
+        } else {
+            format!("[::]:{sport}")
+        }
+        .parse()
+        .expect("bind");
+        let s = UdpSocket::bind(bind).expect("client bind");
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        s.connect(to).expect("connect");
+        s.send(payload.as_bytes()).expect("send");
+        let mut buf = [0u8; 2048];
+        let n = s.recv(&mut buf).expect("udp answer");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+}
+
+fn curl(lab: &Lab, ns: &str, url: &str) -> String {
+    lab.exec(ns, &["curl", "-s", "--max-time", "10", url])
+        .unwrap_or_else(|e| panic!("curl {url}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// A running rvsd in the director namespace.
+struct Rvsd {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    rvsadm: PathBuf,
+}
+
+impl Rvsd {
+    fn start(
+        lab: &Lab,
+        ns: &str,
+        dir: &Path,
+        pins: &Path,
+        ifaces: &[&str],
+        extra: &[&str],
+    ) -> Rvsd {
+        let (rvsd, rvsadm) = daemon_bins();
+        let socket = dir.join("rvsd.sock");
+        let log = dir.join(format!("rvsd-{}.log", N.fetch_add(1, Ordering::Relaxed)));
+        let mut cmd = netns_command(lab, ns, &rvsd);
+        cmd.arg("--socket")
+            .arg(&socket)
+            .args(["--dataplane", "xdp"]);
+        for i in ifaces {
+            cmd.args(["--interface", i]);
+        }
+        cmd.arg("--xdp-pin-dir")
+            .arg(pins)
+            .args(["--xdp-conn-max", "65536"])
+            .args(extra);
+        let f = std::fs::File::create(&log).expect("log");
+        let child = cmd
+            .env("RUST_LOG", "info,rvs_xdp=debug")
+            .stdout(f.try_clone().expect("log"))
+            .stderr(f)
+            .spawn()
+            .expect("rvsd");
+        let mut r = Rvsd {
+            child,
+            socket,
+            log,
+            rvsadm,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = r.child.try_wait() {
+                panic!("rvsd exited ({st}): {}", r.log_text());
+            }
+            if std::os::unix::net::UnixStream::connect(&r.socket).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rvsd did not come up: {}",
+                r.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn adm(&self, args: &str) -> String {
+        let o = Command::new(&self.rvsadm)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args.split_whitespace())
+            .output()
+            .expect("rvsadm");
+        assert!(
+            o.status.success(),
+            "rvsadm {args}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// SIGTERM and wait (bounded).
+    fn stop(mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Rvsd {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            for _ in 0..200 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn rx_bytes(lab: &Lab, ns: &str, iface: &str) -> u64 {
+    sh(
+        lab,
+        ns,
+        &format!("cat /sys/class/net/{iface}/statistics/rx_bytes"),
+    )
+    .trim()
+    .parse()
+    .expect("counter")
+}
+
+/// Counts which server answered each of `n` fresh HTTP requests.
+fn tally(lab: &Lab, ns: &str, url: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        *m.entry(curl(lab, ns, url)).or_insert(0) += 1;
+    }
+    m
+}
+
+fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// NAT topology: client 10.10.0.2 -- d0 10.10.0.1 [director] d1 10.20.0.1 -- bridge --
+/// servers 10.20.0.11-13 (default route via the director). VIP 10.10.0.100 on d0.
+fn nat_topology(lab: &mut Lab, dir: &Path) {
+    for ns in ["c", "d", "r1", "r2", "r3"] {
+        lab.add_ns(ns).expect("netns");
+    }
+    new_bridge(lab);
+    lab.veth("c", "eth0", "10.10.0.2/24", "d", "d0", "10.10.0.1/24")
+        .expect("veth");
+    xdp_peer(lab, "c", "eth0", dir);
+    full_checksums(lab, "c", "eth0");
+    full_checksums(lab, "d", "d0");
+    sh(lab, "c", "ip route add default via 10.10.0.1");
+    sh(lab, "d", "ip addr add 10.10.0.100/32 dev d0");
+    lab.veth("d", "d1", "10.20.0.1/24", "sw", "sd1", "")
+        .expect("veth");
+    sh(lab, "sw", "ip link set sd1 master br0");
+    xdp_peer(lab, "sw", "sd1", dir);
+    full_checksums(lab, "sw", "sd1");
+    full_checksums(lab, "d", "d1");
+    for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+        bridge_port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.20.0.1{}/24", i + 1),
+            &format!("s{r}"),
+        );
+        sh(lab, r, "ip route add default via 10.20.0.1");
+    }
+}
+
+#[test]
+fn nat_two_interfaces_tcp_udp_weights_removal_and_a_large_file() {
+    if !prerequisites("e2e NAT") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let tmp = Scratch::new("nat");
+    nat_topology(&mut lab, &tmp.0);
+    let pins = Pins::new("nat");
+    let big = big_file(8 << 20);
+    let mut servers = Vec::new();
+    let mut udp = Vec::new();
+    for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+        let d = tmp.0.join(r);
+        servers.push(nginx(&lab, r, &d, r, &[80], &big));
+        udp.push(UdpEcho::start(
+            &lab,
+            r,
+            &format!("10.20.0.1{}:5353", i + 1),
+            r,
+        ));
+    }
+    let rvsd = Rvsd::start(
+        &lab,
+        "d",
+        &tmp.0,
+        &pins.0,
+        &["d0", "d1"],
+        &["--xdp-detach-on-exit"],
+    );
+    rvsd.adm("-A -t 10.10.0.100:80 -s rr");
+    rvsd.adm("-A -u 10.10.0.100:53 -s rr");
+    for i in 1..=3 {
+        rvsd.adm(&format!("-a -t 10.10.0.100:80 -r 10.20.0.1{i}:80 -m -w 1"));
+        rvsd.adm(&format!(
+            "-a -u 10.10.0.100:53 -r 10.20.0.1{i}:5353 -m -w 1"
+        ));
+    }
+    let url = "http://10.10.0.100/";
+    assert_eq!(
+        tally(&lab, "c", url, 12),
+        counts(&[("r1", 4), ("r2", 4), ("r3", 4)]),
+        "rr over three servers"
+    );
+    let mut by_server = std::collections::BTreeMap::new();
+    for p in 0..6 {
+        let a = udp_ask(&lab, "c", "10.10.0.100:53", 20000 + p, "ping");
+        let (name, rest) = a.split_once(':').expect("NAME:payload");
+        assert_eq!(rest, "ping");
+        *by_server.entry(name.to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_server,
+        counts(&[("r1", 2), ("r2", 2), ("r3", 2)]),
+        "udp rr"
+    );
+
+    // quiesce r1: new connections avoid it; remove r2: only r3 is left
+    rvsd.adm("-e -t 10.10.0.100:80 -r 10.20.0.11:80 -m -w 0");
+    let t = tally(&lab, "c", url, 6);
+    assert!(
+        !t.contains_key("r1"),
+        "a weight-0 server gets no new connection: {t:?}"
+    );
+    rvsd.adm("-d -t 10.10.0.100:80 -r 10.20.0.12:80");
+    assert_eq!(tally(&lab, "c", url, 4), counts(&[("r3", 4)]));
+
+    // a large file, byte for byte, through NAT both ways
+    let out = tmp.0.join("big.out");
+    let o = out.display().to_string();
+    lab.exec(
+        "c",
+        &[
+            "curl",
+            "-s",
+            "--max-time",
+            "60",
+            "-o",
+            &o,
+            "http://10.10.0.100/big.bin",
+        ],
+    )
+    .expect("download");
+    let got = std::fs::read(&out).expect("downloaded file");
+    assert_eq!(got.len(), big.len(), "size of the large file");
+    assert!(got == big, "the large file arrived corrupted");
+
+    // listings come from BPF: connections and per-server counters
+    let conns = rvsd.adm("-Lnc");
+    assert!(
+        conns.contains("10.10.0.2:") && conns.contains("10.20.0.13:80"),
+        "-Lnc: {conns}"
+    );
+    assert!(
+        conns.contains("TIME_WAIT") || conns.contains("CLOSE") || conns.contains("FIN_WAIT"),
+        "-Lnc: {conns}"
+    );
+    let listing = rvsd.adm("-Ln");
+    let r3 = listing
+        .lines()
+        .find(|l| l.contains("10.20.0.13:80"))
+        .expect("r3 listed");
+    let inact: u32 = r3
+        .split_whitespace()
+        .last()
+        .expect("InActConn")
+        .parse()
+        .expect("number");
+    assert!(
+        inact >= 1,
+        "-Ln shows BPF's inactive connections: {listing}"
+    );
+    wait_for(10, "per-server stats from BPF", || {
+        let s = rvsd.adm("-Ln --stats");
+        s.lines()
+            .find(|l| l.contains("10.20.0.13:80"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(2)
+                    .and_then(|c| c.parse::<u64>().ok())
+            })
+            .is_some_and(|conns| conns >= 7)
+    });
+    let status = rvsd.adm("--status");
+    assert!(
+        status.contains("xdp.reason.forwarded"),
+        "--status: {status}"
+    );
+    rvsd.stop();
+    drop(udp);
+}
+
+/// One L2 segment (bridge in "sw"): client 10.30.0.2, director 10.30.0.1 (+ VIP
+/// 10.30.0.100), servers 10.30.0.11-13 with the VIP on lo.
+fn segment_topology(lab: &mut Lab, dir: &Path) {
+    for ns in ["c", "d", "r1", "r2", "r3"] {
+        lab.add_ns(ns).expect("netns");
+    }
+    new_bridge(lab);
+    bridge_port(lab, "c", "eth0", "10.30.0.2/24", "sc");
+    bridge_port(lab, "d", "d0", "10.30.0.1/24", "sd");
+    xdp_peer(lab, "sw", "sd", dir);
+    sh(lab, "d", "ip addr add 10.30.0.100/32 dev d0");
+    for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+        bridge_port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.30.0.1{}/24", i + 1),
+            &format!("s{r}"),
+        );
+    }
+}
+
+fn rvs_rs(lab: &Lab, ns: &str, args: &str) -> String {
+    let o = netns_command(lab, ns, Path::new(RVS_RS))
+        .args(args.split_whitespace())
+        .output()
+        .expect("rvs-rs");
+    assert!(
+        o.status.success(),
+        "[{ns}] rvs-rs {args}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn dr_on_one_segment_replies_bypass_the_director() {
+    if !prerequisites("e2e DR") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let tmp = Scratch::new("dr");
+    segment_topology(&mut lab, &tmp.0);
+    let pins = Pins::new("dr");
+    let big = big_file(16 << 20);
+    let mut servers = Vec::new();
+    let mut udp = Vec::new();
+    for r in ["r1", "r2", "r3"] {
+        let state = tmp.0.join(format!("{r}.state"));
+        rvs_rs(
+            &lab,
+            r,
+            &format!("--state {} dr start --vip 10.30.0.100", state.display()),
+        );
+        assert_eq!(
+            sh(&lab, r, "sysctl -n net.ipv4.conf.all.arp_ignore").trim(),
+            "1"
+        );
+        servers.push(nginx(&lab, r, &tmp.0.join(r), r, &[80], &big));
+        udp.push(UdpEcho::start(&lab, r, "10.30.0.100:53", r));
+    }
+    let rvsd = Rvsd::start(
+        &lab,
+        "d",
+        &tmp.0,
+        &pins.0,
+        &["d0"],
+        &["--xdp-detach-on-exit"],
+    );
+    rvsd.adm("-A -t 10.30.0.100:80 -s wrr");
+    rvsd.adm("-A -u 10.30.0.100:53 -s rr");
+    for (i, w) in [(1, 2), (2, 1), (3, 1)] {
+        rvsd.adm(&format!(
+            "-a -t 10.30.0.100:80 -r 10.30.0.1{i}:80 -g -w {w}"
+        ));
+        rvsd.adm(&format!("-a -u 10.30.0.100:53 -r 10.30.0.1{i}:53 -g -w 1"));
+    }
+    assert_eq!(
+        tally(&lab, "c", "http://10.30.0.100/", 8),
+        counts(&[("r1", 4), ("r2", 2), ("r3", 2)]),
+        "wrr 2:1:1"
+    );
+    for p in 0..3 {
+        let a = udp_ask(&lab, "c", "10.30.0.100:53", 21000 + p, "q");
+        assert!(a.ends_with(":q"), "udp answer {a}");
+    }
+    // the download's bytes flow server -> client directly: the director sees only the
+    // client's half (requests and ACKs)
+    let before = rx_bytes(&lab, "d", "d0");
+    let out = tmp.0.join("big.out");
+    let o = out.display().to_string();
+    lab.exec(
+        "c",
+        &[
+            "curl",
+            "-s",
+            "--max-time",
+            "60",
+            "-o",
+            &o,
+            "http://10.30.0.100/big.bin",
+        ],
+    )
+    .expect("download");
+    let rx = rx_bytes(&lab, "d", "d0") - before;
+    assert!(
+        std::fs::read(&out).expect("file") == big,
+        "the large file arrived corrupted"
+    );
+    assert!(
+        rx < (big.len() / 8) as u64,
+        "the director received {rx} bytes for a {} byte download",
+        big.len()
+    );
+
+    rvsd.stop();
+    for r in ["r1", "r2", "r3"] {
+        let state = tmp.0.join(format!("{r}.state"));
+        rvs_rs(&lab, r, &format!("--state {} stop", state.display()));
+        assert_eq!(
+            sh(&lab, r, "sysctl -n net.ipv4.conf.all.arp_ignore").trim(),
+            "0",
+            "undone exactly"
+        );
+        assert!(
+            !sh(&lab, r, "ip addr show dev lo").contains("10.30.0.100"),
+            "VIP removed from lo"
+        );
+    }
+    drop(udp);
+}
+
+#[test]
+fn tun_ipip_and_gue_to_decapsulating_servers() {
+    if !prerequisites("e2e TUN") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let tmp = Scratch::new("tun");
+    segment_topology(&mut lab, &tmp.0);
+    let pins = Pins::new("tun");
+    let big = big_file(8 << 20);
+    let mut servers = Vec::new();
+    let mut rs_pins = Vec::new();
+    for r in ["r1", "r2", "r3"] {
+        let state = tmp.0.join(format!("{r}.state"));
+        let p = Pins::new(&format!("decap-{r}"));
+        rvs_rs(
+            &lab,
+            r,
+            &format!(
+                "--state {} tun start --vip 10.30.0.100 --interface eth0 --gue-port 6080 --pin-dir {}",
+                state.display(),
+                p.0.display()
+            ),
+        );
+        rs_pins.push(p);
+        servers.push(nginx(&lab, r, &tmp.0.join(r), r, &[80, 8080], &big));
+    }
+    let rvsd = Rvsd::start(
+        &lab,
+        "d",
+        &tmp.0,
+        &pins.0,
+        &["d0"],
+        &["--xdp-detach-on-exit"],
+    );
+    rvsd.adm("-A -t 10.30.0.100:80 -s rr");
+    rvsd.adm("-A -t 10.30.0.100:8080 -s rr");
+    for i in 1..=3 {
+        rvsd.adm(&format!("-a -t 10.30.0.100:80 -r 10.30.0.1{i}:80 -i -w 1"));
+        rvsd.adm(&format!(
+            "-a -t 10.30.0.100:8080 -r 10.30.0.1{i}:8080 -i --tun-type gue --tun-port 6080 -w 1"
+        ));
+    }
+    assert_eq!(
+        tally(&lab, "c", "http://10.30.0.100/", 6),
+        counts(&[("r1", 2), ("r2", 2), ("r3", 2)]),
+        "ipip"
+    );
+    assert_eq!(
+        tally(&lab, "c", "http://10.30.0.100:8080/", 3),
+        counts(&[("r1", 1), ("r2", 1), ("r3", 1)]),
+        "gue"
+    );
+    let out = tmp.0.join("big.out");
+    let o = out.display().to_string();
+    lab.exec(
+        "c",
+        &[
+            "curl",
+            "-s",
+            "--max-time",
+            "60",
+            "-o",
+            &o,
+            "http://10.30.0.100/big.bin",
+        ],
+    )
+    .expect("download");
+    assert!(
+        std::fs::read(&out).expect("file") == big,
+        "the large file arrived corrupted"
+    );
+    let (mut ipip, mut gue) = (0, 0);
+    for p in &rs_pins {
+        let (a, b, _) = rvs_xdp::realserver::decap_stats(&p.0).expect("decap stats");
+        ipip += a;
+        gue += b;
+    }
+    assert!(ipip >= 6 && gue >= 3, "decapsulated ipip {ipip}, gue {gue}");
+    rvsd.stop();
+    for r in ["r1", "r2", "r3"] {
+        let state = tmp.0.join(format!("{r}.state"));
+        rvs_rs(&lab, r, &format!("--state {} stop", state.display()));
+    }
+    for p in &rs_pins {
+        assert!(!p.0.exists(), "decap pins removed by rvs-rs stop");
+    }
+}
+
+/// Sends a keep-alive HTTP/1.1 request on an open connection; the body.
+fn keepalive_get(s: &mut TcpStream) -> String {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+        .expect("request");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = s.read(&mut chunk).expect("response");
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("length"))
+                })
+                .expect("content-length");
+            if body.len() >= len {
+                return body[..len].trim().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "slow response");
+    }
+}
+
+#[test]
+fn restarting_rvsd_adopts_pinned_state_and_keeps_established_flows() {
+    if !prerequisites("e2e restart") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let tmp = Scratch::new("restart");
+    nat_topology(&mut lab, &tmp.0);
+    let pins = Pins::new("restart");
+    let mut servers = Vec::new();
+    for r in ["r1", "r2", "r3"] {
+        servers.push(nginx(&lab, r, &tmp.0.join(r), r, &[80], b"x"));
+    }
+    let rules = tmp.0.join("rules");
+    let mut text = String::from("-A -t 10.10.0.100:80 -s rr\n");
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "-a -t 10.10.0.100:80 -r 10.20.0.1{i}:80 -m -w 1\n"
+        ));
+    }
+    std::fs::write(&rules, text).expect("rules");
+    let restore = format!("--restore={}", rules.display());
+    let first = Rvsd::start(&lab, "d", &tmp.0, &pins.0, &["d0", "d1"], &[&restore]);
+    // the socket listens before --restore is applied: wait for the rules
+    wait_for(10, "the restored rules", || {
+        first.adm("-Ln").contains("10.20.0.13:80")
+    });
+
+    // a long-lived connection from the client, held across the restart
+    let path = format!("/run/netns/{}", lab.ns("c"));
+    let (to_client, from_test) = std::sync::mpsc::channel::<()>();
+    let (to_test, from_client) = std::sync::mpsc::channel::<String>();
+    let client = std::thread::spawn(move || {
+        enter_path(&path);
+        let mut s = TcpStream::connect_timeout(
+            &"10.10.0.100:80".parse().expect("addr"),
+            Duration::from_secs(5),
+        )
+        .expect("connect to the VIP");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        for i in 0..3 {
+            if i > 0 && from_test.recv_timeout(Duration::from_secs(60)).is_err() {
+                return;
+            }
+            to_test.send(keepalive_get(&mut s)).expect("report");
+        }
+    });
+    let name = from_client
+        .recv_timeout(Duration::from_secs(10))
+        .expect("first answer");
+    assert!(name.starts_with('r'), "served by a real server: {name}");
+    let conns_before = first.adm("-Lnc");
+    let listing_before = first.adm("-Ln");
+
+    // rvsd goes away: the pinned program keeps forwarding the flow meanwhile
+    first.stop();
+    to_client.send(()).expect("go");
+    let during = from_client
+        .recv_timeout(Duration::from_secs(10))
+        .expect("answer while rvsd is down");
+    assert_eq!(during, name, "same server while rvsd is down");
+
+    let second = Rvsd::start(
+        &lab,
+        "d",
+        &tmp.0,
+        &pins.0,
+        &["d0", "d1"],
+        &[&restore, "--xdp-detach-on-exit"],
+    );
+    wait_for(10, "the restored rules", || {
+        second.adm("-Ln").contains("10.20.0.13:80")
+    });
+    assert!(
+        second.log_text().contains("adopted"),
+        "the new rvsd adopted the pins: {}",
+        second.log_text()
+    );
+    to_client.send(()).expect("go");
+    let after = from_client
+        .recv_timeout(Duration::from_secs(10))
+        .expect("answer after the restart");
+    assert_eq!(after, name, "same server after the restart");
+    client.join().expect("client thread");
+    let conns_after = second.adm("-Lnc");
+    assert!(
+        conns_before.contains("10.10.0.2:") && conns_after.contains("10.10.0.2:"),
+        "the entry survived: before {conns_before} after {conns_after}"
+    );
+    // the adopted real servers kept their slots: the (now closed, TIME_WAIT) connection is
+    // still counted on its server
+    let listing = second.adm("-Ln");
+    let counted: u32 = listing
+        .lines()
+        .filter(|l| l.contains("-> 10.20.0.1"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w[4].parse::<u32>().expect("ActiveConn") + w[5].parse::<u32>().expect("InActConn")
+        })
+        .sum();
+    assert_eq!(
+        counted, 1,
+        "the connection is still counted: {listing}\nbefore: {listing_before}"
+    );
+    second.stop();
+}
