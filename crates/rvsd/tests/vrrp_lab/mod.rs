@@ -193,6 +193,10 @@ impl VrrpLab {
         Keepalived {
             child: Some(child),
             log,
+            pid_files: ["keepalived", "vrrp", "checkers"]
+                .iter()
+                .map(|n| pid(n))
+                .collect(),
         }
     }
 
@@ -468,6 +472,8 @@ impl Drop for Rvsd {
 pub struct Keepalived {
     child: Option<Child>,
     pub log: PathBuf,
+    /// Its pid files (main, VRRP child, checker child).
+    pid_files: Vec<PathBuf>,
 }
 
 impl Keepalived {
@@ -508,15 +514,38 @@ impl Keepalived {
             .args(["netns", "pids", &lab.ns(node)])
             .output()
         {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if let Ok(p) = pid.parse::<i32>() {
-                    // SAFETY: killing processes of our own lab namespace.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
+            let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            for &p in &pids {
+                // SAFETY: killing processes of our own lab namespace.
+                unsafe { libc::kill(p, libc::SIGKILL) };
             }
+            // The VRRP child is reparented, and reaped by whoever adopts it: until then
+            // it exists (as a zombie) and a new keepalived finding its pid file would say
+            // "daemon is already running". Wait for them to be dead, then remove the
+            // pid files as a rebooted machine would not have them either.
+            wait_until(
+                Duration::from_secs(5),
+                "killed keepalived processes gone",
+                || {
+                    pids.iter().all(
+                        |p| match std::fs::read_to_string(format!("/proc/{p}/stat")) {
+                            Err(_) => true,
+                            Ok(stat) => stat
+                                .rsplit_once(')')
+                                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+                        },
+                    )
+                },
+            );
         }
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
+        }
+        for f in &self.pid_files {
+            let _ = std::fs::remove_file(f);
         }
     }
 }
