@@ -88,10 +88,10 @@ wrk_run() {
     fi
 }
 
-# iperf_run ROUND CONTENDER STREAMS
+# iperf_run ROUND CONTENDER STREAMS [SUFFIX]
 iperf_run() {
-    local round=$1 c=$2 streams=$3 out gbps
-    out="$RUN/iperf-r$round-$c-P$streams.json"
+    local round=$1 c=$2 streams=$3 suffix=${4:-} out gbps
+    out="$RUN/iperf-r$round-$c-P$streams$suffix.json"
     timeout $((DURATION + 20)) ip netns exec "$NS_C" taskset -c "$CPU_LOAD" \
         iperf3 -c "$PERF_HOST" -p "$IPERF_PORT" -t "$DURATION" -P "$streams" -J \
         --connect-timeout 3000 >"$out" 2>&1 || warn "iperf3 $c -P $streams failed (see $out)"
@@ -104,7 +104,19 @@ except Exception:
     print("")
 EOF
 )
-    [[ -n $gbps ]] && record "$round" "$c" "tput${streams}_gbps" "$gbps"
+    [[ -n $gbps ]] && record "$round" "$c" "tput${streams}${suffix}_gbps" "$gbps"
+}
+
+# The same with wire-sized segments: TSO off where the client sends, whatever the
+# contender set, then put back as it was. On veth every stack path (direct, nftables, the
+# proxies) otherwise moves 64 KiB TSO packets, which XDP cannot take whole (docs/xdp.md,
+# Limits); on a real NIC every balancer sees frames. This run compares them on that footing.
+iperf_wire_run() {
+    local round=$1 c=$2 streams=$3 was
+    was=$(ns "$NS_C" ethtool -k c0 2>/dev/null | awk '/^tcp-segmentation-offload:/ { print $2 }')
+    ns "$NS_C" ethtool -K c0 tso off >/dev/null 2>&1 || true
+    iperf_run "$round" "$c" "$streams" w
+    [[ $was == on ]] && ns "$NS_C" ethtool -K c0 tso on >/dev/null 2>&1 || true
 }
 
 # One contender, one round: everything measured in the same order each time.
@@ -120,6 +132,8 @@ measure_contender() {
     iperf_run "$round" "$c" 1
     settle
     iperf_run "$round" "$c" 4
+    settle
+    iperf_wire_run "$round" "$c" 4
     if [[ -n ${BAL_PID:-} ]]; then
         record "$round" "$c" rss_mib "$(awk -v k="$(bal_mem_kib smaps_rollup Pss)" 'BEGIN { printf "%.1f\n", k / 1024 }')"
         record "$round" "$c" peak_rss_mib "$(awk -v k="$(bal_mem_kib status VmHWM)" 'BEGIN { printf "%.1f\n", k / 1024 }')"

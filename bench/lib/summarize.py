@@ -21,6 +21,7 @@ TRAFFIC = [
     ("ka_p99_ms", "p99 keepalive (ms)", False, "{:.2f}"),
     ("tput1_gbps", "iperf3 1 stream (Gb/s)", True, "{:.2f}"),
     ("tput4_gbps", "iperf3 4 streams (Gb/s)", True, "{:.2f}"),
+    ("tput4w_gbps", "iperf3 4 streams, client TSO off (Gb/s)", True, "{:.2f}"),
 ]
 RESOURCES = [
     ("close_cpu_us", "balancer CPU µs / new conn", False, "{:.1f}"),
@@ -81,6 +82,32 @@ def ratios(data, order, ref):
     return out
 
 
+def is_proxy(c):
+    return c.startswith("rvs") and "xdp" not in c
+
+
+def xdp_targets(data, order):
+    """Issue targets of the XDP plane: DR ≥ 97% of direct, NAT ≥ 1.2× nftables DNAT."""
+    checks = [("rvs_xdp_dr", "direct", 0.97, "DR ≥ 0.97× direct"), ("rvs_xdp_nat", "nft", 1.2, "NAT ≥ 1.2× nftables DNAT")]
+    metrics = [m for m in TRAFFIC if m[2] and not m[0].endswith("_ms")]
+    out = []
+    for c, ref, k, what in checks:
+        if c not in data or ref not in data:
+            continue
+        if not out:
+            out.append("| target | " + " | ".join(h for _, h, _, _ in metrics) + " |")
+            out.append("|---|" + "---|" * len(metrics))
+        row = []
+        for m, _, _, _ in metrics:
+            a, b = med(data[c].get(m, [])), med(data[ref].get(m, []))
+            if a is None or not b:
+                row.append("—")
+            else:
+                row.append(f"{'met' if a >= k * b else '**missed**'} ({a / b:.3f}×)")
+        out.append(f"| {what} | " + " | ".join(row) + " |")
+    return out
+
+
 def targets(data, order):
     out = []
     if "haproxy" not in data:
@@ -90,15 +117,16 @@ def targets(data, order):
         ("conn_s", "new conn/s ≥ 1.1× HAProxy", lambda a, b: a >= 1.1 * b),
         ("tput1_gbps", "1-stream throughput ≥ 1.1× HAProxy", lambda a, b: a >= 1.1 * b),
         ("tput4_gbps", "4-stream throughput ≥ 1.1× HAProxy", lambda a, b: a >= 1.1 * b),
+        ("tput4w_gbps", "4-stream throughput, client TSO off, ≥ 1.1× HAProxy", lambda a, b: a >= 1.1 * b),
         ("close_p99_ms", "p99 (close) ≤ HAProxy", lambda a, b: a <= b),
         ("ka_p99_ms", "p99 (keepalive) ≤ HAProxy", lambda a, b: a <= b),
     ]
-    out.append("| target | " + " | ".join(LABEL.get(c, c) for c in order if c.startswith("rvs")) + " |")
-    out.append("|---|" + "---|" * sum(1 for c in order if c.startswith("rvs")))
+    out.append("| target | " + " | ".join(LABEL.get(c, c) for c in order if is_proxy(c)) + " |")
+    out.append("|---|" + "---|" * sum(1 for c in order if is_proxy(c)))
     for m, what, ok in checks:
         row = []
         for c in order:
-            if not c.startswith("rvs"):
+            if not is_proxy(c):
                 continue
             a, b = med(data[c].get(m, [])), med(h.get(m, []))
             if a is None or b is None or b == 0:
@@ -165,6 +193,9 @@ def main():
         t = targets(data, traffic_order)
         if t:
             lines += ["", "### Targets (rvs proxy vs HAProxy, equal threads)", "", *t]
+    x = xdp_targets(data, traffic_order)
+    if x:
+        lines += ["", "### Targets (rvs XDP: DR vs direct, NAT vs nftables DNAT)", "", *x]
     i = idle(data, order)
     if i:
         lines += ["", "### Memory per idle proxied connection (PSS after − before) / N", "", *i]
