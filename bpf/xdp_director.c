@@ -5,7 +5,10 @@
  * point is a thin dispatcher — parse, decide by what the packet is, carry the decision
  * out, count the outcome; the work is in lib/, one header per role. Decisions and their
  * execution are separate global functions called one after the other from here, so no
- * call chain gets deep (BPF stacks of nested calls add up to 512 bytes).
+ * call chain gets deep (BPF stacks of nested calls add up to 512 bytes). The one
+ * exception is the established-flow fast path (conn_in_fast, fwd_fast), inlined here:
+ * a call costs about as much as the work it does (every return is a mispredicted branch
+ * under the kernel's return thunks), and most packets take that path.
  *
  * Built twice: as is for rvsd, and with -DRVS_TEST, where the clock, the random draws and
  * the packet mark come from a map (lib/env.h) for the conformance tests.
@@ -64,13 +67,27 @@ __rvs_inline int new_flow(struct rvs_pkt *p, struct rvs_flow *f)
 __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flow *f)
 {
 	p->now = rvs_now();
-	int rc = rvs_conn_in(p, f);
-	if (rc != RVS_CONTINUE)
-		return rc;
-	if (f->dest == RVS_NO_DEST) {
-		rc = rvs_conn_out(p, f);
+	int rc = conn_in_fast(p, f);
+	if (rc == RVS_CONTINUE) {
+		/* an established flow: no call on the way unless its next hop is not cached */
+		p->dest = f->dest;
+		p->code = RVS_R_FORWARDED;
+		return fwd_fast(ctx, p, f->dest, f->dport);
+	}
+	if (rc == FAST_SLOW) {
+		rc = rvs_conn_in(p, f);
 		if (rc != RVS_CONTINUE)
 			return rc;
+	} else {
+		f->dest = RVS_NO_DEST;
+	}
+	if (f->dest == RVS_NO_DEST) {
+		/* a NAT reply, if its index has it */
+		if (out_known(p)) {
+			rc = rvs_conn_out(p, f);
+			if (rc != RVS_CONTINUE)
+				return rc;
+		}
 		if (f->dest != RVS_NO_DEST) {
 			p->dest = f->dest;
 			p->code = RVS_R_NAT_REPLY;
@@ -87,7 +104,7 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 	p->dest = f->dest;
 	p->created = f->created;
 	p->code = RVS_R_FORWARDED;
-	return fwd_to_dest(ctx, p, f->dest, f->dport, 0);
+	return fwd_fast(ctx, p, f->dest, f->dport);
 }
 
 __rvs_inline int handle_icmp(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flow *f)

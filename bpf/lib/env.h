@@ -9,6 +9,22 @@
 
 #include "maps.h"
 
+#ifndef RVS_TEST
+/* The clock as last read on this CPU, with the jiffy it was read in (rvs_now). Not
+ * pinned: a cache, rebuilt by every program that loads. */
+struct rvs_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rvs_clock);
+} rvs_clock SEC(".maps");
+#endif
+
 #ifdef RVS_TEST
 __rvs_inline struct rvs_test_env *test_env(void)
 {
@@ -18,14 +34,29 @@ __rvs_inline struct rvs_test_env *test_env(void)
 #endif
 
 /* Monotonic nanoseconds, coarse (CLOCK_MONOTONIC_COARSE, a few ms resolution): entry
- * timers count seconds, and the precise clock costs tens of ns per packet in a VM. */
+ * timers count seconds, and the precise clock costs tens of ns per packet in a VM.
+ * The coarse clock only moves at ticks, so it is read once per jiffy per CPU and reused
+ * while bpf_jiffies64() — inlined by the verifier, a plain load — stays the same: the
+ * helper is a call (two returns, each a mispredicted branch under the kernel's return
+ * thunks). A reading taken between a tick's jiffies increment and its clock update is at
+ * most one tick old for the rest of that jiffy. */
 __rvs_inline __u64 rvs_now(void)
 {
 #ifdef RVS_TEST
 	struct rvs_test_env *e = test_env();
 	return e ? e->now_ns : 0;
 #else
-	return bpf_ktime_get_coarse_ns();
+	__u32 zero = 0;
+	struct rvs_clock *c = bpf_map_lookup_elem(&rvs_clock, &zero);
+	__u64 j = bpf_jiffies64();
+	if (c && c->jiffies == j)
+		return c->ns;
+	__u64 ns = bpf_ktime_get_coarse_ns();
+	if (c) {
+		c->jiffies = j;
+		c->ns = ns;
+	}
+	return ns;
 #endif
 }
 

@@ -89,6 +89,12 @@ struct {
 	__type(value, struct rvs_nh);
 } rvs_nh_cache SEC(".maps");
 
+/* A cached next hop still valid for the server at addr. */
+__rvs_inline int nh_fresh(const struct rvs_nh *nh, __u8 family, const __u32 *addr, __u64 now)
+{
+	return nh->expires_ns > now && nh->family == family && addr_eq(nh->addr, addr);
+}
+
 /* The next hop of real server `slot` at `addr`: cached, or looked up (and cached).
  * Returns 0 with *out set, or an outcome code. */
 __rvs_inline int nh_get(struct xdp_md *ctx, __u32 slot, __u8 family, const __u32 *addr, __u64 now,
@@ -98,7 +104,7 @@ __rvs_inline int nh_get(struct xdp_md *ctx, __u32 slot, __u8 family, const __u32
 	struct bpf_fib_lookup f;
 	if (!nh)
 		return RVS_R_FIB;
-	if (nh->expires_ns > now && nh->family == family && addr_eq(nh->addr, addr)) {
+	if (nh_fresh(nh, family, addr, now)) {
 		*out = nh;
 		return 0;
 	}
@@ -128,6 +134,18 @@ __rvs_inline int nh_get(struct xdp_md *ctx, __u32 slot, __u8 family, const __u32
 	return 0;
 }
 
+/* A MAC address copied as three 16-bit words: every MAC here (frame, next-hop cache,
+ * FIB answer) is 2-byte aligned, and __builtin_memcpy would copy byte by byte (BPF
+ * assumes strict alignment). */
+__rvs_inline void mac_copy(__u8 *dst, const __u8 *src)
+{
+	__u16 *d = (__u16 *)(void *)dst;
+	const __u16 *s = (const __u16 *)(const void *)src;
+	d[0] = s[0];
+	d[1] = s[1];
+	d[2] = s[2];
+}
+
 /* Writes the Ethernet header of a frame leaving for dmac. */
 __rvs_inline int l2_write(struct xdp_md *ctx, const __u8 *dmac, const __u8 *smac, __u16 proto)
 {
@@ -136,8 +154,8 @@ __rvs_inline int l2_write(struct xdp_md *ctx, const __u8 *dmac, const __u8 *smac
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
 		return RVS_R_TRUNCATED;
-	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	mac_copy(eth->h_dest, dmac);
+	mac_copy(eth->h_source, smac);
 	eth->h_proto = proto;
 	return 0;
 }

@@ -145,6 +145,76 @@ __rvs_sub int rvs_conn_in(struct rvs_pkt *p, struct rvs_flow *f)
 	return RVS_CONTINUE;
 }
 
+/* What the established-flow fast path found besides a decision. */
+#define FAST_MISS 65 /* no inbound entry: a NAT reply or a new flow, maybe */
+#define FAST_SLOW 66 /* an entry that needs rvs_conn_in: state change, SYN, race, no dest */
+
+/*
+ * The packet of an established inbound flow, inlined into the entry point: an entry that
+ * is alive, whose server is available, and whose state this packet does not change (every
+ * packet but a handful per connection) only re-arms the timer and counts the packet —
+ * what rvs_conn_in does for it, without its calls. Anything else is decided before any
+ * side effect and left to rvs_conn_in (FAST_SLOW), which looks the entry up again.
+ */
+__rvs_inline int conn_in_fast(struct rvs_pkt *p, struct rvs_flow *f)
+{
+	union rvs_ckey k;
+	pkt_in_key(p, &k);
+	struct rvs_conn *c = conn_lookup(p->family, &k);
+	if (!c)
+		return FAST_MISS;
+	struct rvs_config *cfg = config_get();
+	if (!cfg)
+		return FAST_SLOW;
+	__u32 slot = c->dest;
+	struct rvs_dest *d = dest_get(slot);
+	if (!d)
+		return FAST_SLOW;
+	__u32 sw = *(volatile __u32 *)&c->sw;
+	int is_tcp = p->proto == IPPROTO_TCP;
+	if ((RVS_SW_FLAGS(sw) & RVS_CF_DEAD) || c->check != ckey_check(&k, p->family))
+		return FAST_SLOW;
+	/* a SYN may re-schedule (should_reschedule) */
+	if (is_tcp && (p->tcp_flags & (TCP_FL_SYN | TCP_FL_RST)) == TCP_FL_SYN)
+		return FAST_SLOW;
+	if (!(d->flags & RVS_DF_AVAILABLE))
+		return FAST_SLOW;
+	struct step_result r;
+	__u32 nw = step_word(cfg, sw, 1, p->tcp_flags, is_tcp, &r);
+	if ((nw & 0xffff) != (sw & 0xffff))
+		return FAST_SLOW;
+	/* the timer only (conn_step); a store that changes nothing is left out */
+	__u64 now = p->now;
+	if (c->last_ns != now)
+		c->last_ns = now;
+	/* state_timeout, on a register the verifier can bound (clang would index with a
+	 * copy whose bound it does not know) */
+	__u32 st = RVS_SW_STATE(sw);
+	asm volatile("" : "+r"(st));
+	__u32 tmo = 2;
+	if (st == RVS_ST_UDP)
+		tmo = cfg->udp_timeout;
+	else if (st < RVS_TCP_NSTATES)
+		tmo = cfg->tcp_timeout[st];
+	if (c->timeout_s != tmo)
+		c->timeout_s = tmo;
+	f->dport = c->dport;
+	f->dest = slot;
+	stats_packet_d(d, slot, 1, p->l3_len);
+	return RVS_CONTINUE;
+}
+
+/* Whether the NAT reply index has the packet (rvs_conn_out then finds it again): most
+ * packets without an inbound entry are no NAT reply, and this spares them a call. */
+__rvs_inline int out_known(const struct rvs_pkt *p)
+{
+	union rvs_okey ok;
+	okey_make(&ok, p->family, p->saddr, p->sport, p->daddr, p->dport, p->proto);
+	if (p->family == RVS_AF_INET)
+		return rvs_map_lookup(&rvs_out4, &ok.k4) != 0;
+	return rvs_map_lookup(&rvs_out6, &ok.k6) != 0;
+}
+
 /* A reply from a NAT real server (ip_vs_out_hook): RVS_CONTINUE if it is none. */
 __rvs_sub int rvs_conn_out(struct rvs_pkt *p, struct rvs_flow *f)
 {

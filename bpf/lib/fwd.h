@@ -424,4 +424,24 @@ __rvs_inline int fwd_to_dest(struct xdp_md *ctx, struct rvs_pkt *p, __u32 slot, 
 	}
 }
 
+/* The inbound packet of an established flow: a DR server with a cached next hop that the
+ * packet fits is served here, inline (what rvs_fwd_dr does for it); everything else goes
+ * the general way (fwd_to_dest). */
+__rvs_inline int fwd_fast(struct xdp_md *ctx, struct rvs_pkt *p, __u32 slot, __u16 dport)
+{
+	struct rvs_dest *d = dest_get(slot);
+	if (d && d->fwd == RVS_FWD_ROUTE && d->family == p->family) {
+		struct rvs_nh *nh = bpf_map_lookup_elem(&rvs_nh_cache, &slot);
+		if (nh && nh_fresh(nh, d->family, d->addr, p->now) && p->l3_len <= nh->mtu) {
+			if (!nh->onlink)
+				return RVS_R_DR_NOT_ONLINK;
+			return nh_emit(ctx, nh,
+				       p->family == RVS_AF_INET ? bpf_htons(ETH_P_IP) :
+								  bpf_htons(ETH_P_IPV6),
+				       p->l3_len);
+		}
+	}
+	return fwd_to_dest(ctx, p, slot, dport, 0);
+}
+
 #endif
