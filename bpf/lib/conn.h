@@ -254,11 +254,16 @@ __rvs_inline __u32 step_word(const struct rvs_config *cfg, __u32 old, int inboun
  * published with compare-and-swap (retried if another packet won). A packet that changes
  * nothing but the timer — most of them — only re-arms it: the expiry checks the timer
  * again after marking an entry dead and revives it if a packet came (ctl.h). Returns 0,
- * or -1 if the entry died meanwhile (r->dead set).
+ * or -1 if the entry died meanwhile (r->dead set). A function of its own: verified once,
+ * not at each of its callers (`how` packs their constants: see conn_step).
  */
-__rvs_inline int conn_step(const struct rvs_config *cfg, struct rvs_conn *c, int inbound, __u8 tcp_flags,
-			   int is_tcp, __u64 now, struct step_result *r)
+__rvs_sub int rvs_conn_step(const struct rvs_config *cfg, struct rvs_conn *c, struct step_result *r,
+			    __u64 now, __u32 how)
 {
+	int inbound = how & 1, is_tcp = (how >> 1) & 1;
+	__u8 tcp_flags = how >> 8;
+	if (!cfg || !c || !r)
+		return -1;
 	for (int i = 0; i < STEP_TRIES; i++) {
 		__u32 old = *(volatile __u32 *)&c->sw;
 		if (RVS_SW_FLAGS(old) & RVS_CF_DEAD) {
@@ -266,22 +271,29 @@ __rvs_inline int conn_step(const struct rvs_config *cfg, struct rvs_conn *c, int
 			return -1;
 		}
 		__u32 nw = step_word(cfg, old, inbound, tcp_flags, is_tcp, r);
+		__u32 tmo = state_timeout(cfg, RVS_SW_STATE(nw));
 		if ((nw & 0xffff) == (old & 0xffff)) {
 			/* same state and flags: the timer only */
 			c->last_ns = now;
-			if (c->timeout_s != state_timeout(cfg, RVS_SW_STATE(nw)))
-				c->timeout_s = state_timeout(cfg, RVS_SW_STATE(nw));
+			if (c->timeout_s != tmo)
+				c->timeout_s = tmo;
 			return 0;
 		}
 		/* re-arm before publishing: an expiry that reads the old word fails its swap,
 		 * one that reads the new word sees the new time */
 		c->last_ns = now;
-		c->timeout_s = state_timeout(cfg, RVS_SW_STATE(nw));
+		c->timeout_s = tmo;
 		if (__sync_val_compare_and_swap(&c->sw, old, nw) == old)
 			return 0;
 	}
 	r->dead = 1; /* hopelessly contended: treat as a race */
 	return -1;
+}
+
+__rvs_inline int conn_step(const struct rvs_config *cfg, struct rvs_conn *c, int inbound, __u8 tcp_flags,
+			   int is_tcp, __u64 now, struct step_result *r)
+{
+	return rvs_conn_step(cfg, c, r, now, (inbound ? 1 : 0) | (is_tcp ? 2 : 0) | ((__u32)tcp_flags << 8));
 }
 
 /* Sets flag bits in an entry's word (templates: ASSURED); 0 if it is dead. */

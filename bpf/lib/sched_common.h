@@ -8,6 +8,10 @@
 #include "env.h"
 #include "parse.h"
 
+/* How often a scheduler with shared state (rr, wrr, lblcr) retries an optimistic pick
+ * that raced with another CPU's. */
+#define SCHED_RETRIES 4
+
 /* One server as a scheduler sees it. */
 struct dview {
 	__u32 weight;

@@ -60,7 +60,7 @@ __rvs_inline __u32 sched_lblc(const struct rvs_service *svc, const struct rvs_pk
 		    !lblc_overloaded(svc, v.active, v.weight))
 			return slot;
 	}
-	__u32 pick = pick_wlc(svc);
+	__u32 pick = rvs_pick_wlc(svc);
 	if (pick == RVS_NO_DEST)
 		return RVS_NO_DEST;
 	e = bpf_map_lookup_elem(&rvs_lblc, &k);
@@ -75,13 +75,19 @@ __rvs_inline __u32 sched_lblc(const struct rvs_service *svc, const struct rvs_pk
 
 /* ---- lblcr ----------------------------------------------------------------------------- */
 
+/* A destination set as a pick sees it: a copy of the cache entry's, plain data. */
+struct lblcr_set {
+	__u16 set[RVS_LBLCR_SET_MAX]; /* newest member first */
+	__u32 count;
+	__u32 pad;
+	__u64 lastmod;
+};
+
 struct lblcr_ctx {
 	const struct rvs_service *svc;
-	__u16 set[RVS_LBLCR_SET_MAX];
-	__u32 count;
+	struct lblcr_set *s;
 	__u32 best;     /* set_min / set_max result */
 	__u64 boh, bw;  /* its load and weight */
-	__u64 lastmod;
 };
 
 /* set_min: least overhead/weight member; OVERLOAD skipped; the first candidate must have
@@ -89,9 +95,9 @@ struct lblcr_ctx {
 static long set_min_cb(__u64 i, void *arg)
 {
 	struct lblcr_ctx *c = arg;
-	if (i >= c->count)
+	if (i >= c->s->count)
 		return 1;
-	__u16 slot = c->set[i & (RVS_LBLCR_SET_MAX - 1)];
+	__u16 slot = c->s->set[i & (RVS_LBLCR_SET_MAX - 1)];
 	struct dview v;
 	if (!dview_get(c->svc->slot, slot, &v) || !v.exists || v.overloaded)
 		return 0;
@@ -114,9 +120,9 @@ static long set_min_cb(__u64 i, void *arg)
 static long set_max_cb(__u64 i, void *arg)
 {
 	struct lblcr_ctx *c = arg;
-	if (i >= c->count)
+	if (i >= c->s->count)
 		return 1;
-	__u16 slot = c->set[i & (RVS_LBLCR_SET_MAX - 1)];
+	__u16 slot = c->s->set[i & (RVS_LBLCR_SET_MAX - 1)];
 	struct dview v;
 	if (!dview_get(c->svc->slot, slot, &v) || !v.exists || v.weight == 0)
 		return 0;
@@ -178,14 +184,14 @@ static long set_shift_cb(__u64 k, void *arg)
 
 __rvs_inline void set_remove(struct lblcr_ctx *c, __u16 slot)
 {
-	struct set_edit e = { .set = c->set, .count = c->count, .slot = slot };
+	struct set_edit e = { .set = c->s->set, .count = c->s->count, .slot = slot };
 	bpf_loop(RVS_LBLCR_SET_MAX, set_remove_cb, &e, 0);
-	c->count = e.j;
+	c->s->count = e.j;
 }
 
 __rvs_inline int set_contains(struct lblcr_ctx *c, __u16 slot)
 {
-	struct set_edit e = { .set = c->set, .count = c->count, .slot = slot };
+	struct set_edit e = { .set = c->s->set, .count = c->s->count, .slot = slot };
 	bpf_loop(RVS_LBLCR_SET_MAX, set_contains_cb, &e, 0);
 	return e.found;
 }
@@ -193,21 +199,21 @@ __rvs_inline int set_contains(struct lblcr_ctx *c, __u16 slot)
 /* Newest member first; a full set drops its oldest member (the kernel's is unbounded). */
 __rvs_inline void set_push(struct lblcr_ctx *c, __u16 slot)
 {
-	struct set_edit e = { .set = c->set };
+	struct set_edit e = { .set = c->s->set };
 	bpf_loop(RVS_LBLCR_SET_MAX, set_shift_cb, &e, 0);
-	c->set[0] = slot;
-	if (c->count < RVS_LBLCR_SET_MAX)
-		c->count++;
+	c->s->set[0] = slot;
+	if (c->s->count < RVS_LBLCR_SET_MAX)
+		c->s->count++;
 }
 
 /* The decision on a cache hit; the set in c may change. */
 __rvs_inline __u32 lblcr_hit(struct lblcr_ctx *c, const struct rvs_service *svc, __u64 now)
 {
-	__u64 *lastmod = &c->lastmod;
+	__u64 *lastmod = &c->s->lastmod;
 	c->best = RVS_NO_DEST;
 	bpf_loop(RVS_LBLCR_SET_MAX, set_min_cb, c, 0);
 	__u32 min = c->best;
-	if (c->count > 1 && now > *lastmod + LBLCR_EXPIRATION_NS) {
+	if (c->s->count > 1 && now > *lastmod + LBLCR_EXPIRATION_NS) {
 		c->best = RVS_NO_DEST;
 		bpf_loop(RVS_LBLCR_SET_MAX, set_max_cb, c, 0);
 		if (c->best != RVS_NO_DEST) {
@@ -220,7 +226,7 @@ __rvs_inline __u32 lblcr_hit(struct lblcr_ctx *c, const struct rvs_service *svc,
 		if (dview_get(svc->slot, min, &v) && !lblc_overloaded(svc, v.active, v.weight))
 			return min;
 	}
-	__u32 pick = pick_wlc(svc);
+	__u32 pick = rvs_pick_wlc(svc);
 	if (pick == RVS_NO_DEST)
 		return RVS_NO_DEST;
 	if (!set_contains(c, pick)) {
@@ -228,6 +234,16 @@ __rvs_inline __u32 lblcr_hit(struct lblcr_ctx *c, const struct rvs_service *svc,
 		*lastmod = now;
 	}
 	return pick;
+}
+
+/* The decision on a cache hit, on a copy of the entry's set (which may change): a
+ * function of its own, verified once. */
+__rvs_sub __u32 rvs_lblcr_hit(const struct rvs_service *svc, struct lblcr_set *s, __u64 now)
+{
+	if (!svc || !s)
+		return RVS_NO_DEST;
+	struct lblcr_ctx c = { .svc = svc, .s = s };
+	return lblcr_hit(&c, svc, now);
 }
 
 /* A new cache entry, in a frame of its own (the value is big). */
@@ -240,44 +256,61 @@ __rvs_sub int rvs_lblcr_new(const struct rvs_lblc_key *k, __u32 dest, __u64 now)
 	return bpf_map_update_elem(&rvs_lblcr, k, &ne, BPF_NOEXIST);
 }
 
+/* One optimistic pick on a cache entry: the set copied out under its lock, decided on
+ * without it (helpers may not run under a lock), written back only if nobody changed the
+ * entry meanwhile. */
+struct lblcr_try {
+	struct lblcr_set s;
+	const struct rvs_service *svc;
+	struct rvs_lblcr *e;
+	__u64 now;
+	__u32 pick;
+};
+
+static long lblcr_try_cb(__u64 i, void *arg)
+{
+	struct lblcr_try *t = arg;
+	struct rvs_lblcr *e = t->e;
+	(void)i;
+	if (!e)
+		return 1;
+	bpf_spin_lock(&e->lock);
+	__u32 ver = e->version;
+	t->s.lastmod = e->lastmod_ns;
+	t->s.count = e->count > RVS_LBLCR_SET_MAX ? RVS_LBLCR_SET_MAX : e->count;
+	__builtin_memcpy(t->s.set, e->set, sizeof(t->s.set));
+	bpf_spin_unlock(&e->lock);
+
+	t->pick = rvs_lblcr_hit(t->svc, &t->s, t->now);
+	int ok;
+	bpf_spin_lock(&e->lock);
+	ok = e->version == ver;
+	if (ok) {
+		e->version = ver + 1;
+		e->lastuse_ns = t->now;
+		e->lastmod_ns = t->s.lastmod;
+		e->count = t->s.count;
+		__builtin_memcpy(e->set, t->s.set, sizeof(t->s.set));
+	}
+	bpf_spin_unlock(&e->lock);
+	return ok;
+}
+
 __rvs_inline __u32 sched_lblcr(const struct rvs_service *svc, const struct rvs_pkt *in)
 {
 	struct rvs_lblc_key k = {};
-	struct lblcr_ctx c = { .svc = svc };
-	__u64 now = rvs_now();
+	struct lblcr_try t = { .svc = svc, .pick = RVS_NO_DEST };
+	t.now = rvs_now();
 	lblc_key(&k, svc, in);
-	struct rvs_lblcr *e = bpf_map_lookup_elem(&rvs_lblcr, &k);
-	if (!e) {
-		__u32 pick = pick_wlc(svc);
+	t.e = bpf_map_lookup_elem(&rvs_lblcr, &k);
+	if (!t.e) {
+		__u32 pick = rvs_pick_wlc(svc);
 		if (pick != RVS_NO_DEST)
-			rvs_lblcr_new(&k, pick, now);
+			rvs_lblcr_new(&k, pick, t.now);
 		return pick;
 	}
-	__u32 pick = RVS_NO_DEST;
-	for (int attempt = 0; attempt < 4; attempt++) {
-		bpf_spin_lock(&e->lock);
-		__u32 ver = e->version;
-		c.lastmod = e->lastmod_ns;
-		c.count = e->count > RVS_LBLCR_SET_MAX ? RVS_LBLCR_SET_MAX : e->count;
-		__builtin_memcpy(c.set, e->set, sizeof(c.set));
-		bpf_spin_unlock(&e->lock);
-
-		pick = lblcr_hit(&c, svc, now);
-		int ok;
-		bpf_spin_lock(&e->lock);
-		ok = e->version == ver;
-		if (ok) {
-			e->version = ver + 1;
-			e->lastuse_ns = now;
-			e->lastmod_ns = c.lastmod;
-			e->count = c.count;
-			__builtin_memcpy(e->set, c.set, sizeof(c.set));
-		}
-		bpf_spin_unlock(&e->lock);
-		if (ok)
-			break;
-	}
-	return pick;
+	bpf_loop(SCHED_RETRIES, lblcr_try_cb, &t, 0);
+	return t.pick;
 }
 
 #endif

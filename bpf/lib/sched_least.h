@@ -85,9 +85,12 @@ __rvs_inline __u32 sched_least(const struct rvs_service *svc, __u32 mode)
 	return c.best;
 }
 
-/* The wlc rule, shared by lblc and lblcr. */
-__rvs_inline __u32 pick_wlc(const struct rvs_service *svc)
+/* The wlc rule, shared by lblc and lblcr: a function of its own, verified once rather
+ * than at every place those two fall back to it. */
+__rvs_sub __u32 rvs_pick_wlc(const struct rvs_service *svc)
 {
+	if (!svc)
+		return RVS_NO_DEST;
 	return sched_least(svc, RVS_SCHED_WLC);
 }
 

@@ -9,8 +9,6 @@
 
 #include "sched_common.h"
 
-#define SCHED_RETRIES 4
-
 struct rr_ctx {
 	const struct rvs_service *svc;
 	__u32 n;
@@ -110,6 +108,15 @@ struct wrr_ctx {
 	__s32 found;    /* index where the scan ended, -1 = end of list */
 	__u32 match;    /* the scan ended on a server that takes the connection */
 	__u32 maxw;     /* largest weight of a server that is not OVERLOAD */
+	/* the sweep loop (wrr_sweep_cb) */
+	__s32 mw;
+	__s32 di;
+	__s32 floor;    /* max(maxw, di): the bar is skipped down to it */
+	__s32 cl;       /* the cursor: list index of the last pick, -1 = none */
+	__s32 last;     /* the cursor where the pick began */
+	__u32 last_pass;
+	__u32 restarted;
+	__u32 pick;
 };
 
 static long wrr_max_cb(__u64 i, void *arg)
@@ -145,53 +152,76 @@ static long wrr_scan_cb(__u64 k, void *arg)
 	return 0;
 }
 
+/* One sweep of the list at bar cw, then the bar lowered for the next: 1 ends the pick
+ * (c->pick set, RVS_NO_DEST if none). A callback, so the verifier sees one sweep however
+ * many the pick takes. */
+static long wrr_sweep_cb(__u64 iter, void *arg)
+{
+	struct wrr_ctx *c = arg;
+	(void)iter;
+	c->found = -1;
+	c->match = 0;
+	bpf_loop(RVS_MAX_SVC_DESTS, wrr_scan_cb, c, 0);
+	if (c->found >= 0) {
+		/* a match, or back at stop: nothing is eligible */
+		if (c->match) {
+			c->cl = c->found;
+			c->pick = svc_dest(c->svc, (__u32)c->found);
+		}
+		return 1;
+	}
+	c->cw -= c->di;
+	if (c->cw <= 0) {
+		c->cw = c->mw;
+		if (c->last_pass || c->last < 0) {
+			c->cl = -1;
+			return 1;
+		}
+		c->restarted = 1;
+	}
+	if (c->stop < 0 && c->cw > c->floor) {
+		__u32 k = (__u32)(c->cw - c->floor + c->di - 1) / (__u32)c->di;
+		c->cw -= (__s32)(k * (__u32)c->di);
+	}
+	c->last_pass = c->cw <= c->di;
+	if (c->last_pass && c->restarted && c->last >= 0)
+		c->stop = c->last;
+	c->pos = 0;
+	return 0;
+}
+
 /*
  * ip_vs_wrr_schedule, with the kernel's bookkeeping for failure (last_pass, restarted,
  * stop). Sweeps that cannot match — the bar is above every usable weight — are skipped in
  * one step instead of walked one by one: they would fail entirely and change nothing but
- * cw, and the bar stays positive while it is above max(usable weight, di).
+ * cw, and the bar stays positive while it is above max(usable weight, di), so a pick
+ * takes at most a few sweeps (8 bound it). A function of its own, verified once rather
+ * than in each of sched_wrr's retries.
  */
-__rvs_inline __u32 wrr_pick(const struct rvs_service *svc, __s32 *cl, __s32 *cw)
+__rvs_sub __u32 rvs_wrr_pick(const struct rvs_service *svc, __s32 *cl, __s32 *cw)
 {
-	__s32 mw = (__s32)svc->wrr_mw, di = (__s32)svc->wrr_di;
-	struct wrr_ctx c = { .svc = svc, .n = svc->n_dests, .stop = -1 };
-	if (mw <= 0 || di <= 0 || c.n == 0)
+	if (!svc || !cl || !cw)
 		return RVS_NO_DEST;
-	__s32 last = (*cl >= 0 && *cl < (__s32)c.n) ? *cl : -1;
-	int last_pass = 0, restarted = 0;
+	struct wrr_ctx c = {
+		.svc = svc,
+		.n = svc->n_dests,
+		.stop = -1,
+		.mw = (__s32)svc->wrr_mw,
+		.di = (__s32)svc->wrr_di,
+		.pick = RVS_NO_DEST,
+	};
+	if (c.mw <= 0 || c.di <= 0 || c.n == 0)
+		return RVS_NO_DEST;
+	c.last = (*cl >= 0 && *cl < (__s32)c.n) ? *cl : -1;
+	c.cl = *cl;
+	c.cw = *cw;
 	bpf_loop(RVS_MAX_SVC_DESTS, wrr_max_cb, &c, 0);
-	__s32 floor = (__s32)c.maxw > di ? (__s32)c.maxw : di;
-	c.pos = (__u32)(last + 1);
-	for (int iter = 0; iter < 8; iter++) {
-		c.cw = *cw;
-		c.found = -1;
-		c.match = 0;
-		bpf_loop(RVS_MAX_SVC_DESTS, wrr_scan_cb, &c, 0);
-		if (c.found >= 0 && c.match) {
-			*cl = c.found;
-			return svc_dest(svc, (__u32)c.found);
-		}
-		if (c.found >= 0)
-			return RVS_NO_DEST; /* back at stop: nothing is eligible */
-		*cw -= di;
-		if (*cw <= 0) {
-			*cw = mw;
-			if (last_pass || last < 0) {
-				*cl = -1;
-				return RVS_NO_DEST;
-			}
-			restarted = 1;
-		}
-		if (c.stop < 0 && *cw > floor) {
-			__u32 k = (__u32)(*cw - floor + di - 1) / (__u32)di;
-			*cw -= (__s32)(k * (__u32)di);
-		}
-		last_pass = *cw <= di;
-		if (last_pass && restarted && last >= 0)
-			c.stop = last;
-		c.pos = 0;
-	}
-	return RVS_NO_DEST;
+	c.floor = (__s32)c.maxw > c.di ? (__s32)c.maxw : c.di;
+	c.pos = (__u32)(c.last + 1);
+	bpf_loop(8, wrr_sweep_cb, &c, 0);
+	*cl = c.cl;
+	*cw = c.cw;
+	return c.pick;
 }
 
 __rvs_inline __u32 sched_wrr(const struct rvs_service *svc)
@@ -208,7 +238,7 @@ __rvs_inline __u32 sched_wrr(const struct rvs_service *svc)
 		__u32 ver = st->version;
 		bpf_spin_unlock(&st->lock);
 
-		pick = wrr_pick(svc, &cl, &cw);
+		pick = rvs_wrr_pick(svc, &cl, &cw);
 		int ok;
 		bpf_spin_lock(&st->lock);
 		ok = st->version == ver;

@@ -521,6 +521,19 @@ impl Director {
         self.links.retain(|(i, _)| i != iface);
     }
 
+    /// How many instructions the verifier processed to accept program `name` (the
+    /// kernel refuses a program at 1,000,000; `None` on kernels that do not say).
+    ///
+    /// # Errors
+    /// No such program, or its info cannot be read.
+    pub fn verified_insns(&self, name: &'static str) -> Result<Option<u32>> {
+        let info = self
+            .xdp(name)?
+            .info()
+            .map_err(|e| XdpError::Other(format!("{name}: reading its info: {e}")))?;
+        Ok(info.verified_instruction_count())
+    }
+
     /// Runs `rvs_xdp` once on a frame as if it arrived on `ifindex` (BPF_PROG_TEST_RUN).
     /// Returns the verdict and the frame as the program left it.
     pub fn run_xdp(&self, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)> {
