@@ -55,10 +55,12 @@ async fn misc_exit_codes_and_dynamic_weights() {
 #[tokio::test]
 async fn a_script_outliving_misc_timeout_is_killed_with_its_children() {
     let sc = Scripts::new();
-    let pidfile = sc.path("pid");
+    // Every run appends its child's pid: the checker starts the next run a delay_loop
+    // after the first timed out, and that run's child is rightly alive for a while.
+    let pidfile = sc.path("pids");
     let s = sc.script(
         "slow.sh",
-        &format!("sleep 100 &\necho $! > {pidfile}\nwait"),
+        &format!("sleep 100 &\necho $! >> {pidfile}\nwait"),
     );
     let cfg = config(&conf("127.0.31.100", &s, "misc_timeout 1"));
     let lab = Lab::start(&cfg).await;
@@ -70,11 +72,18 @@ async fn a_script_outliving_misc_timeout_is_killed_with_its_children() {
     assert!(took >= Duration::from_millis(900), "{took:?}");
     let e = lab.sup.status()[0].last_error.clone().unwrap();
     assert!(e.contains("timed out"), "{e}");
-    let pid = sc.read("pid");
-    assert!(!pid.is_empty());
-    wait_for("the script's child is gone", Duration::from_secs(1), || {
-        !pid_alive(&pid)
-    })
+    let first = sc
+        .read("pids")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!first.is_empty());
+    wait_for(
+        "the first script's child is gone",
+        Duration::from_secs(1),
+        || !pid_alive(&first),
+    )
     .await;
 }
 
