@@ -8,7 +8,7 @@ RVS_APT_PACKAGES=(
   iproute2 nftables ethtool     # network-namespace labs
   nginx                         # real servers in end-to-end tests
   keepalived                    # VRRP peer in interop tests
-  curl procps psmisc            # test helpers
+  curl procps psmisc iputils-ping  # test helpers
 )
 
 rvs_missing_packages() {

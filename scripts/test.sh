@@ -23,4 +23,4 @@ fi
 
 # Binaries the end-to-end tests drive (rvsd, rvsadm, rvs-lab) are built first.
 cargo build --workspace --bins
-cargo test --workspace -- --test-threads="${RVS_TEST_THREADS:-4}"
+cargo test --workspace --no-fail-fast -- --test-threads="${RVS_TEST_THREADS:-4}"
