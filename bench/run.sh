@@ -15,7 +15,7 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 COMMAND_LINE="bench/run.sh${*:+ $*}"
 
-ALL_CONTENDERS=(direct nft haproxy haproxy_splice nginx rvs_splice rvs_copy)
+ALL_CONTENDERS=(direct nft haproxy haproxy_splice nginx rvs_splice rvs_copy rvs_xdp_nat rvs_xdp_dr)
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -366,6 +366,10 @@ main() {
         cp "$RVSD" "$RUN/rvsd"
         RVSD="$RUN/rvsd"
         RVSD_SUM=$(sha256sum "$RVSD" | cut -c1-16)
+    fi
+    if [[ ,$CONTENDERS, == *,rvs_xdp_dr,* ]]; then
+        cp "${RVS_RS:-$ROOT/target/release/rvs-rs}" "$RUN/rvs-rs"
+        RVS_RS="$RUN/rvs-rs"
     fi
 
     wait_for_quiet
