@@ -15,7 +15,7 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 COMMAND_LINE="bench/run.sh${*:+ $*}"
 
-ALL_CONTENDERS=(direct nft haproxy haproxy_splice nginx rvs_splice rvs_copy rvs_xdp_nat rvs_xdp_dr)
+ALL_CONTENDERS=(direct direct_xdp nft haproxy haproxy_splice nginx rvs_splice rvs_copy rvs_xdp_nat rvs_xdp_dr)
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -320,7 +320,7 @@ write_meta() {
         echo "nproc=$(nproc)"
         echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
         echo "kernel=$(uname -r)"
-        echo "command=$COMMAND_LINE (ROUNDS=$ROUNDS DURATION=$DURATION PIN=$PIN WRK_CONNS=$WRK_CONNS)"
+        echo "command=$COMMAND_LINE (ROUNDS=$ROUNDS DURATION=$DURATION PIN=$PIN WRK_CONNS=$WRK_CONNS NSERVERS=$NSERVERS)"
         echo "pinning=$PIN_TEXT"
         echo "rounds=$ROUNDS"
         echo "duration=$DURATION"
@@ -363,9 +363,12 @@ main() {
 
     if [[ ,$CONTENDERS, == *,rvs_* ]]; then
         # A private copy: a rebuild by someone else during the run cannot swap the binary.
+        RVSD_BUILT=$RVSD
         cp "$RVSD" "$RUN/rvsd"
         RVSD="$RUN/rvsd"
         RVSD_SUM=$(sha256sum "$RVSD" | cut -c1-16)
+        cp "${RVSADM:-$(dirname "$RVSD_BUILT")/rvsadm}" "$RUN/rvsadm"
+        RVSADM="$RUN/rvsadm"
     fi
     if [[ ,$CONTENDERS, == *,rvs_xdp_dr,* ]]; then
         cp "${RVS_RS:-$ROOT/target/release/rvs-rs}" "$RUN/rvs-rs"

@@ -33,6 +33,33 @@ contender_direct() {
     esac
 }
 
+# The same route with an XDP program that passes everything on d0, in generic mode, and
+# the client's TSO off, as for the rvs XDP contenders: what the XDP hook alone costs in
+# this lab (generic XDP copies every veth packet it sees), i.e. the ceiling of any XDP
+# balancer here. The program is bpf/xdp_pass.c, compiled into the run directory.
+CONTENDER_LABEL[direct_xdp]="direct + XDP_PASS hook (generic)"
+contender_direct_xdp() {
+    local obj="$RUN/xdp_pass.o" inc
+    case $1 in
+        start)
+            if [[ ! -f $obj ]]; then
+                inc=/usr/include/$(uname -m)-linux-gnu
+                clang -O2 -target bpf -I "$inc" -c "$ROOT/bpf/xdp_pass.c" -o "$obj" ||
+                    { warn "cannot compile bpf/xdp_pass.c (clang, libbpf-dev)"; return 1; }
+            fi
+            ns "$NS_D" ip link set dev d0 xdpgeneric obj "$obj" sec xdp || return 1
+            mapfile -t XDP_SENDERS < <(xdp_senders dr)
+            xdp_tso off "${XDP_SENDERS[@]}"
+            WEB_HOST=${SERVER_IPS[0]}
+            PERF_HOST=${SERVER_IPS[0]}
+            ;;
+        stop)
+            ns "$NS_D" ip link set dev d0 xdpgeneric off 2>/dev/null || true
+            xdp_tso on "${XDP_SENDERS[@]}"
+            ;;
+    esac
+}
+
 # Kernel DNAT in the director, round robin via numgen; replies are un-NATed by conntrack
 # on their way back (servers route via the director), so no masquerade is needed.
 contender_nft() {
@@ -201,9 +228,9 @@ contender_rvs_copy() {
 
 # --- rvs XDP data plane (crates/rvs-xdp) ---------------------------------------------
 # Both run rvsd --dataplane xdp in generic mode: the servers hang off a bridge (br0) in
-# the director namespace, and a bridge has no native XDP. rvsd's own CPU time is not the
-# balancer's cost here (XDP runs in the kernel's receive path), so no BAL_PID is set; the
-# daemon is stopped by its own PID.
+# the director namespace, and a bridge has no native XDP. The balancer CPU recorded for
+# them is rvsd's control work only (see xdp_rvsd_start); the daemon is stopped by its own
+# PID.
 CONTENDER_LABEL[rvs_xdp_nat]="rvs XDP NAT (generic)"
 CONTENDER_LABEL[rvs_xdp_dr]="rvs XDP DR (generic)"
 XDP_SENDERS=()
@@ -233,10 +260,17 @@ xdp_rvsd_start() {
     WEB_HOST=$VIP
     PERF_HOST=$VIP
     wait_forwarding || { warn "rvsd xdp ($name) did not forward (see $dir/rvsd.out)"; return 1; }
+    # from here on rvsd's own CPU and memory are recorded as the balancer's: its control
+    # work (expiry sweeps, counters, neighbours), not the packet path, which runs in the
+    # kernel's receive path and shows as throughput
+    bal_set "$XDP_RVSD_PID"
 }
 
 xdp_rvsd_stop() {
+    BAL_PID=""
     [[ -n ${XDP_RVSD_PID:-} ]] || return 0
+    # what the program did in this round, drop reasons included (rvsd's outcome counters)
+    ns "$NS_D" "$RVSADM" --socket "$RUN/rvsd-$1/rvsd.sock" --status >"$RUN/rvsd-$1/status-$(date +%s).txt" 2>&1 || true
     kill "$XDP_RVSD_PID" 2>/dev/null || true
     local i
     for ((i = 0; i < 50; i++)); do
@@ -280,7 +314,7 @@ contender_rvs_xdp_nat() {
             xdp_rvsd_start nat -m d0 br0
             ;;
         stop)
-            xdp_rvsd_stop
+            xdp_rvsd_stop nat
             xdp_tso on "${XDP_SENDERS[@]}"
             ;;
     esac
@@ -312,7 +346,7 @@ contender_rvs_xdp_dr() {
             xdp_rvsd_start dr -g d0
             ;;
         stop)
-            xdp_rvsd_stop
+            xdp_rvsd_stop dr
             xdp_tso on "${XDP_SENDERS[@]}"
             for i in "${XDP_DR_NGINX[@]:-}"; do
                 [[ -n $i ]] && kill "$i" 2>/dev/null

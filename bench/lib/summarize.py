@@ -88,7 +88,11 @@ def is_proxy(c):
 
 def xdp_targets(data, order):
     """Issue targets of the XDP plane: DR ≥ 97% of direct, NAT ≥ 1.2× nftables DNAT."""
-    checks = [("rvs_xdp_dr", "direct", 0.97, "DR ≥ 0.97× direct"), ("rvs_xdp_nat", "nft", 1.2, "NAT ≥ 1.2× nftables DNAT")]
+    checks = [
+        ("rvs_xdp_dr", "direct", 0.97, "DR ≥ 0.97× direct"),
+        ("rvs_xdp_dr", "direct_xdp", 0.97, "DR ≥ 0.97× direct + XDP_PASS hook"),
+        ("rvs_xdp_nat", "nft", 1.2, "NAT ≥ 1.2× nftables DNAT"),
+    ]
     metrics = [m for m in TRAFFIC if m[2] and not m[0].endswith("_ms")]
     out = []
     for c, ref, k, what in checks:
