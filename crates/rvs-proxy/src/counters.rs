@@ -21,6 +21,8 @@ pub struct Counters {
     pub dest_removed: AtomicU64,
     /// Accept failures for lack of file descriptors or memory.
     pub fd_exhausted: AtomicU64,
+    /// Times new connections or UDP sessions found the proxy's open-file budget spent.
+    pub conn_limit: AtomicU64,
     /// UDP sessions open now.
     pub udp_sessions: AtomicU64,
     /// UDP datagrams dropped (no server, send failure).
@@ -47,6 +49,7 @@ impl Counters {
             f("idle_closed", &self.idle_closed),
             f("dest_removed", &self.dest_removed),
             f("fd_exhausted", &self.fd_exhausted),
+            f("conn_limit", &self.conn_limit),
             f("udp_sessions", &self.udp_sessions),
             f("udp_dropped", &self.udp_dropped),
         ]

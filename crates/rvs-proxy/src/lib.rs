@@ -26,8 +26,9 @@ use rvs_dataplane::{DataPlane, Shared};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +96,57 @@ pub(crate) struct Ctx {
     pub(crate) opts: ProxyOptions,
     pub(crate) counters: Counters,
     pub(crate) registry: Registry,
+    pub(crate) fds: FdBudget,
+}
+
+/// The open-file descriptors the proxy's sockets may use: the process limit less what was
+/// open when the proxy started and a margin for everything else (control clients, health
+/// checks, scripts). A TCP relay takes two (client and real server), a UDP session one, a
+/// listening socket one. At the budget's end accepting waits — clients stay in the listen
+/// backlog instead of being accepted and dropped for want of a socket to the real server —
+/// and new UDP sessions are refused; both counted (`proxy.conn_limit`) and logged at most
+/// every 10 s.
+pub(crate) struct FdBudget {
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) total: usize,
+    pub(crate) limit: u64,
+    last_warn: Mutex<Option<Instant>>,
+}
+
+impl FdBudget {
+    fn new(limit: u64, open: usize) -> FdBudget {
+        let total = if limit == 0 {
+            Semaphore::MAX_PERMITS
+        } else {
+            let margin = (limit / 16).max(32);
+            (limit.saturating_sub(open as u64 + margin) as usize).clamp(2, Semaphore::MAX_PERMITS)
+        };
+        FdBudget {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+            limit,
+            last_warn: Mutex::new(None),
+        }
+    }
+
+    /// `n` descriptors if they are free now.
+    pub(crate) fn try_take(&self, n: u32) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_many_owned(n).ok()
+    }
+
+    /// Counts and (rate-limited) logs that the budget is spent.
+    pub(crate) fn spent(&self, counters: &Counters, what: std::fmt::Arguments<'_>) {
+        Counters::inc(&counters.conn_limit);
+        let mut last = self.last_warn.lock().unwrap();
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            tracing::error!(
+                "{what}: connection limit reached: the {} open files the proxy may use (open-file limit {}) are taken; counter proxy.conn_limit",
+                self.total,
+                self.limit
+            );
+            *last = Some(Instant::now());
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,10 +211,11 @@ impl Proxy {
     /// runtime.
     pub fn new(shared: Arc<Shared>, mut opts: ProxyOptions) -> Proxy {
         let limit = sock::raise_nofile();
+        let fds = FdBudget::new(limit, sock::open_fds());
         if opts.workers == 0 {
             opts.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         }
-        tracing::info!(open_files = limit, transfer = ?opts.transfer, workers = opts.workers, "proxy data plane");
+        tracing::info!(open_files = limit, fd_budget = fds.total, transfer = ?opts.transfer, workers = opts.workers, "proxy data plane");
         let workers = (0..opts.workers).map(Worker::spawn).collect();
         Proxy {
             ctx: Arc::new(Ctx {
@@ -170,6 +223,7 @@ impl Proxy {
                 opts,
                 counters: Counters::default(),
                 registry: Registry::default(),
+                fds,
             }),
             workers,
             listeners: Mutex::new(HashMap::new()),
@@ -295,11 +349,24 @@ async fn bind_retrying<T>(
 async fn accept_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
     let backlog = ctx.opts.backlog;
     let listener = bind_retrying("tcp service", addr, || sock::tcp_listener(addr, backlog)).await;
+    let _own = ctx.fds.try_take(1);
     let mut last_warn: Option<std::time::Instant> = None;
     loop {
+        // the two descriptors of the next relay, before it is accepted
+        let fds = match ctx.fds.try_take(2) {
+            Some(p) => p,
+            None => {
+                ctx.fds
+                    .spent(&ctx.counters, format_args!("tcp service {addr}"));
+                match ctx.fds.permits.clone().acquire_many_owned(2).await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                }
+            }
+        };
         match listener.accept().await {
             Ok((client, peer)) => {
-                tokio::spawn(tcp::serve(ctx.clone(), client, peer, addr));
+                tokio::spawn(tcp::serve(ctx.clone(), client, peer, addr, fds));
             }
             Err(e) if sock::is_resource_exhaustion(&e) => {
                 Counters::inc(&ctx.counters.fd_exhausted);
@@ -319,6 +386,7 @@ async fn accept_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
 
 async fn udp_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
     let sock = bind_retrying("udp service", addr, || sock::udp_bound(addr)).await;
+    let _own = ctx.fds.try_take(1);
     udp::serve(ctx, sock, addr).await
 }
 
@@ -349,6 +417,12 @@ impl DataPlane for Proxy {
 
     fn facts(&self) -> Vec<(String, String)> {
         let mut f = self.ctx.counters.facts();
+        let fds = &self.ctx.fds;
+        f.push(("proxy.fd_budget".into(), fds.total.to_string()));
+        f.push((
+            "proxy.fd_budget_free".into(),
+            fds.permits.available_permits().to_string(),
+        ));
         f.push((
             "proxy.listeners".into(),
             self.listeners.lock().unwrap().len().to_string(),

@@ -121,6 +121,11 @@ pub fn raise_nofile() -> u64 {
     rl.rlim_cur
 }
 
+/// Descriptors this process has open now (0 if /proc cannot say).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
 /// True for accept errors that mean "out of file descriptors or memory".
 pub fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(

@@ -14,6 +14,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 /// Counts to flush into the table at least this often while data flows, so `--rate` and
@@ -25,7 +26,14 @@ const FLUSH_BYTES: u64 = 1 << 20;
 /// probes start after 120 s of silence anyway.
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(1);
 
-pub(crate) async fn serve(ctx: Arc<Ctx>, client: TcpStream, peer: SocketAddr, vip: SocketAddr) {
+/// `_fds`: the relay's two descriptors in the open-file budget, held until it ends.
+pub(crate) async fn serve(
+    ctx: Arc<Ctx>,
+    client: TcpStream,
+    peer: SocketAddr,
+    vip: SocketAddr,
+    _fds: OwnedSemaphorePermit,
+) {
     Counters::inc(&ctx.counters.accepted);
     match connect_upstream(&ctx, peer, vip).await {
         Some((conn, cancel, server)) => relay(&ctx, client, server, conn, cancel).await,

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 /// How long a one-packet datagram's socket waits for replies.
@@ -22,6 +23,8 @@ struct Session {
     conn: ConnId,
     upstream: Arc<UdpSocket>,
     done: CancellationToken,
+    /// The upstream socket's place in the open-file budget.
+    _fd: Arc<OwnedSemaphorePermit>,
 }
 
 type Sessions = Arc<Mutex<HashMap<SocketAddr, Session>>>;
@@ -73,6 +76,13 @@ async fn open_session(
     data: &[u8],
     len: u32,
 ) {
+    // the upstream socket's descriptor first: without one, nothing is scheduled
+    let Some(fd) = ctx.fds.try_take(1) else {
+        ctx.fds
+            .spent(&ctx.counters, format_args!("udp service {vip}"));
+        Counters::inc(&ctx.counters.udp_dropped);
+        return;
+    };
     let pkt = Packet::udp(peer.ip(), peer.port(), vip.ip(), vip.port(), len);
     let (f, one_packet, cancel) = {
         let mut t = ctx.shared.table();
@@ -110,6 +120,7 @@ async fn open_session(
         conn: f.conn,
         upstream: upstream.clone(),
         done: cancel,
+        _fd: Arc::new(fd),
     };
     if !one_packet {
         sessions.lock().unwrap().insert(peer, session.clone());
