@@ -99,6 +99,22 @@ pub(crate) struct Ctx {
     pub(crate) fds: FdBudget,
 }
 
+/// A log line that may be repeated at most every 10 s, however often its cause recurs.
+#[derive(Default)]
+struct RateLimited(Mutex<Option<Instant>>);
+
+impl RateLimited {
+    /// True when the line may be logged now (and then not for another 10 s).
+    fn due(&self) -> bool {
+        let mut last = self.0.lock().unwrap();
+        let due = last.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
 /// The open-file descriptors the proxy's sockets may use: the process limit less what was
 /// open when the proxy started and a margin for everything else (control clients, health
 /// checks, scripts). A TCP relay takes two (client and real server), a UDP session one, a
@@ -110,7 +126,7 @@ pub(crate) struct FdBudget {
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) total: usize,
     pub(crate) limit: u64,
-    last_warn: Mutex<Option<Instant>>,
+    warn: RateLimited,
 }
 
 impl FdBudget {
@@ -125,7 +141,7 @@ impl FdBudget {
             permits: Arc::new(Semaphore::new(total)),
             total,
             limit,
-            last_warn: Mutex::new(None),
+            warn: RateLimited::default(),
         }
     }
 
@@ -137,14 +153,12 @@ impl FdBudget {
     /// Counts and (rate-limited) logs that the budget is spent.
     pub(crate) fn spent(&self, counters: &Counters, what: std::fmt::Arguments<'_>) {
         Counters::inc(&counters.conn_limit);
-        let mut last = self.last_warn.lock().unwrap();
-        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+        if self.warn.due() {
             tracing::error!(
                 "{what}: connection limit reached: the {} open files the proxy may use (open-file limit {}) are taken; counter proxy.conn_limit",
                 self.total,
                 self.limit
             );
-            *last = Some(Instant::now());
         }
     }
 }
@@ -350,7 +364,7 @@ async fn accept_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
     let backlog = ctx.opts.backlog;
     let listener = bind_retrying("tcp service", addr, || sock::tcp_listener(addr, backlog)).await;
     let _own = ctx.fds.try_take(1);
-    let mut last_warn: Option<std::time::Instant> = None;
+    let exhausted = RateLimited::default();
     loop {
         // the two descriptors of the next relay, before it is accepted
         let fds = match ctx.fds.try_take(2) {
@@ -370,12 +384,11 @@ async fn accept_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
             }
             Err(e) if sock::is_resource_exhaustion(&e) => {
                 Counters::inc(&ctx.counters.fd_exhausted);
-                if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                if exhausted.due() {
                     tracing::error!(
                         %addr,
                         "accept: {e}: out of file descriptors or memory; new connections wait (counter proxy.fd_exhausted)"
                     );
-                    last_warn = Some(std::time::Instant::now());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
