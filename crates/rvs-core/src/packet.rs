@@ -193,7 +193,9 @@ impl Table {
                 }
                 self.expire_now(now, id);
             } else {
-                return Verdict::Forward(self.conn_in(now, id, pkt, false));
+                let f = self.conn_in(now, id, pkt, false);
+                self.sync_in(now, id);
+                return Verdict::Forward(f);
             }
         }
         // No entry: only packets that open a connection are scheduled.
@@ -211,6 +213,7 @@ impl Table {
         match self.schedule(now, sid, proto, pkt) {
             Ok(Some(id)) => {
                 let f = self.conn_in(now, id, pkt, true);
+                self.sync_in(now, id);
                 if self.conns.get(id).is_some_and(|c| c.one_packet) {
                     self.release(id, false);
                 }
@@ -265,6 +268,23 @@ impl Table {
             daddr: c.daddr,
             dport: c.dport,
         }
+    }
+
+    /// The master's sync offer after an inbound packet (`ip_vs_in_hook`): one-packet
+    /// entries count as at the threshold, others by their packet count.
+    fn sync_in(&mut self, now: Millis, id: ConnId) {
+        if self.sync_master().is_none() {
+            return;
+        }
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
+        let pkts = if c.one_packet {
+            self.sync_params().threshold as u64
+        } else {
+            c.in_pkts
+        };
+        self.sync_conn(now, id, pkts);
     }
 
     fn process_out(&mut self, now: Millis, pkt: &Packet) -> Verdict {
@@ -466,7 +486,7 @@ impl Table {
     }
 
     /// Tells the server's scheduler that its counts or OVERLOAD flag changed.
-    fn notify_load(&mut self, dest: DestId) {
+    pub(crate) fn notify_load(&mut self, dest: DestId) {
         let Some(d) = self.dests.get(dest) else {
             return;
         };
@@ -677,7 +697,7 @@ impl Table {
     }
 
     /// `ip_vs_bind_dest`: counts the entry on its server and applies the upper threshold.
-    fn bind(&mut self, id: ConnId) {
+    pub(crate) fn bind(&mut self, id: ConnId) {
         let c = self.conns.get(id).expect("live");
         let template = c.is_template();
         let inactive = c.inactive;
@@ -768,8 +788,10 @@ impl Table {
         while let Some(id) = self.conns.next_due(now) {
             let c = self.conns.get(id).expect("due entry is live");
             if c.n_control > 0 {
-                // Children still live: try again in a minute.
+                // Children still live: try again in a minute (and tell the backups).
                 self.conns.rearm(id, now, CONTROL_REARM_MS);
+                let threshold = self.sync_params().threshold as u64;
+                self.sync_conn(now, id, threshold);
                 continue;
             }
             self.release(id, false);

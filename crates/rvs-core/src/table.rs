@@ -111,6 +111,7 @@ pub struct Table {
     pub stats: Stats,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) daemons: Vec<SyncDaemonConfig>,
+    pub(crate) sync: crate::sync::SyncState,
     #[cfg(test)]
     pub(crate) scan_only: bool,
 }
@@ -203,6 +204,7 @@ impl Table {
             stats: Stats::default(),
             rng: Box::new(XorShift::new(0x9E37_79B9_7F4A_7C15)),
             daemons: Vec::new(),
+            sync: Default::default(),
             #[cfg(test)]
             scan_only: false,
         }
