@@ -69,7 +69,10 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 	p->now = rvs_now();
 	int rc = conn_in_fast(p, f);
 	if (rc == RVS_CONTINUE) {
-		/* an established flow: no call on the way unless its next hop is not cached */
+		/* an established flow: no call on the way unless its next hop is not cached (or
+		 * a sync master has this packet to offer) */
+		if (unlikely(f->sync))
+			rvs_sync_offer(p, f);
 		p->dest = f->dest;
 		p->code = RVS_R_FORWARDED;
 		return fwd_fast(ctx, p, f->dest, f->dport);
@@ -101,6 +104,8 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 		if (rc != RVS_CONTINUE)
 			return rc;
 	}
+	if (f->sync)
+		rvs_sync_offer(p, f);
 	p->dest = f->dest;
 	p->created = f->created;
 	p->code = RVS_R_FORWARDED;
