@@ -6,8 +6,8 @@
 //! maps) in line. A data plane never edits the configuration; it feeds traffic into the
 //! table (scheduling decisions, state changes, counters) or reports counts it measured.
 
-use rvs_core::{ConnInfo, Millis, ServiceInfo, Table};
-use std::sync::{Mutex, MutexGuard};
+use rvs_core::{ConnInfo, Millis, ServiceInfo, SyncEntry, SyncInstall, SyncScope, SyncSkip, Table};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// The table and the clock the model runs on, shared by the daemon and its data plane.
@@ -41,6 +41,9 @@ impl Shared {
     }
 }
 
+/// Where a connection-sync master's entries go (the master's buffers).
+pub type SyncSink = Arc<dyn Fn(&[SyncEntry]) + Send + Sync>;
+
 /// A packet-forwarding data plane.
 pub trait DataPlane: Send + Sync {
     /// `none`, `proxy` or `xdp`.
@@ -65,6 +68,33 @@ pub trait DataPlane: Send + Sync {
     /// The connection table for `-Lc`, when the data plane keeps its own; `None` means the
     /// table's own entries are the truth (the proxy plane).
     fn connections(&self, _table: &Table) -> Option<Vec<ConnInfo>> {
+        None
+    }
+
+    /// Connection sync, backup: installs entries a sync master sent (`ip_vs_proc_conn`),
+    /// one result per entry. Called with the table locked. The default is the table's own
+    /// model, for planes whose connection table is the table's.
+    fn install_synced(
+        &self,
+        table: &mut Table,
+        now: Millis,
+        entries: &[SyncEntry],
+    ) -> Vec<Result<SyncInstall, SyncSkip>> {
+        entries.iter().map(|e| table.install_synced(now, e)).collect()
+    }
+
+    /// Connection sync, master: which of the table model's entries may be sent.
+    fn sync_scope(&self) -> SyncScope {
+        SyncScope::All
+    }
+
+    /// Connection sync, master: a plane that decides in its own packet path what to send
+    /// (XDP) delivers the entries to `sink` while it is set; the other planes leave it to
+    /// the table's model ([`Table::take_sync_out`]).
+    fn set_sync_sink(&self, _sink: Option<SyncSink>) {}
+
+    /// What an operator must know when a sync master starts on this plane (a warning).
+    fn sync_caveat(&self) -> Option<&'static str> {
         None
     }
 }

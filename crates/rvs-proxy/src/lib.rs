@@ -21,7 +21,7 @@ mod udp;
 pub use relay::Transfer;
 
 use counters::Counters;
-use rvs_core::{DestId, Forward, Protocol, ServiceKey, Table};
+use rvs_core::{DestId, Forward, Protocol, ServiceKey, SyncScope, Table};
 use rvs_dataplane::{DataPlane, Shared};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -406,6 +406,21 @@ async fn udp_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
 impl DataPlane for Proxy {
     fn name(&self) -> &'static str {
         "proxy"
+    }
+
+    /// A relayed connection ends on this machine (its server sees our address): it cannot
+    /// move to another director, so a master sends persistence templates only.
+    fn sync_scope(&self) -> SyncScope {
+        SyncScope::TemplatesOnly
+    }
+
+    fn sync_caveat(&self) -> Option<&'static str> {
+        Some(
+            "the proxy data plane relays connections itself: they cannot move to another \
+             director and are reset on failover; only persistence templates are synced, so \
+             persistent clients keep their real server (use the XDP data plane for hitless \
+             failover)",
+        )
     }
 
     fn sync(&self, table: &Table) {

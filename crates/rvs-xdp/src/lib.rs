@@ -10,12 +10,15 @@
 //!   links (a restarted rvsd adopts everything and drops no flow);
 //! * [`sync`] pushes the table into the maps; [`sweep`] expires connections;
 //!   [`locality`] collects the lblc/lblcr caches; [`stats`] reads the per-CPU counters;
+//! * [`connsync`] is the data-plane side of connection sync (the master's ring of
+//!   entries, the backup's installation);
 //! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives.
 //!
 //! Design, outcome codes and limits: `docs/xdp.md`.
 
 pub mod abi;
 pub mod cli;
+pub mod connsync;
 pub mod conns;
 pub mod error;
 pub mod forwarding;

@@ -13,8 +13,10 @@ use crate::locality::Gc;
 use crate::object::Build;
 use crate::sync::{self, SyncState};
 use crate::{conns, neigh, stats, sweep};
-use rvs_core::{ConnInfo, Counters, DestId, SchedKind, ServiceInfo, Table};
-use rvs_dataplane::{DataPlane, Shared};
+use rvs_core::{
+    ConnInfo, Counters, DestId, SchedKind, ServiceInfo, SyncEntry, SyncInstall, SyncSkip, Table,
+};
+use rvs_dataplane::{DataPlane, Shared, SyncSink};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -206,6 +208,8 @@ pub struct XdpPlane {
     inner: Arc<Inner>,
     stop: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The sync master's ring reader, while a master runs.
+    sync_reader: Mutex<Option<crate::connsync::Reader>>,
 }
 
 /// Turns on forwarding for and attaches the director to every interface of `opts`
@@ -286,6 +290,7 @@ impl XdpPlane {
             inner,
             stop,
             worker: Mutex::new(worker),
+            sync_reader: Mutex::new(None),
         })
     }
 
@@ -352,6 +357,7 @@ fn worker(inner: Arc<Inner>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
 
 impl Drop for XdpPlane {
     fn drop(&mut self) {
+        self.set_sync_sink(None);
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
@@ -406,6 +412,10 @@ impl DataPlane for XdpPlane {
                 self.inner.live_conns.load(Ordering::Relaxed).to_string(),
             ),
         ];
+        if let Ok((events, lost)) = crate::connsync::ring_counts(&self.inner.dir) {
+            f.push(("xdp.sync.ring_events".to_string(), events.to_string()));
+            f.push(("xdp.sync.ring_lost".to_string(), lost.to_string()));
+        }
         if let Ok(rs) = stats::reasons(&self.inner.dir) {
             for (code, packets, _) in rs {
                 if packets > 0 {
@@ -437,6 +447,40 @@ impl DataPlane for XdpPlane {
                 d.inactconns = c.inactive;
                 d.persistconns = c.persist;
                 d.overloaded = c.overloaded != 0;
+            }
+        }
+    }
+
+    fn install_synced(
+        &self,
+        table: &mut Table,
+        _now: rvs_core::Millis,
+        entries: &[SyncEntry],
+    ) -> Vec<std::result::Result<SyncInstall, SyncSkip>> {
+        let st = self.inner.state();
+        crate::connsync::install(&self.inner.dir, &st, table, entries)
+    }
+
+    fn set_sync_sink(&self, sink: Option<SyncSink>) {
+        let mut reader = self
+            .sync_reader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = reader.take() {
+            if let Some(ring) = r.stop() {
+                self.inner.dir.return_sync_ring(ring);
+            }
+        }
+        if let Some(sink) = sink {
+            match self.inner.dir.take_sync_ring() {
+                Some(ring) => {
+                    *reader = Some(crate::connsync::Reader::start(
+                        self.inner.clone(),
+                        ring,
+                        sink,
+                    ))
+                }
+                None => tracing::error!("xdp data plane: the sync ring is lost; no entries are sent"),
             }
         }
     }
