@@ -39,7 +39,23 @@ impl Daemon {
         Self::start_with(&[])
     }
 
+    /// An rvsd run inside a network namespace (`ip netns exec`).
+    fn start_in(ns: &str) -> Daemon {
+        Self::start_cmd(
+            {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(rvsd_binary());
+                c
+            },
+            &[],
+        )
+    }
+
     fn start_with(extra: &[&str]) -> Daemon {
+        Self::start_cmd(Command::new(rvsd_binary()), extra)
+    }
+
+    fn start_cmd(mut cmd: Command, extra: &[&str]) -> Daemon {
         let dir = std::env::temp_dir().join(format!(
             "rvsadm-daemon-test-{}-{}",
             std::process::id(),
@@ -48,7 +64,7 @@ impl Daemon {
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("rvsd.sock");
         let log = std::fs::File::create(dir.join("rvsd.log")).unwrap();
-        let child = Command::new(rvsd_binary())
+        let child = cmd
             .arg("--socket")
             .arg(&socket)
             .args(["--dataplane", "none"])
@@ -401,8 +417,33 @@ fn set_and_list_timeouts() {
 }
 
 #[test]
-fn sync_daemons() {
+fn sync_daemon_on_an_interface_that_does_not_exist_is_refused_as_the_kernel_does() {
     let d = Daemon::start();
+    d.refused(
+        &["--start-daemon", "master", "--mcast-interface", "rvsnosuch0"],
+        255,
+        "No such device",
+    );
+    assert_eq!(d.out(&["-L", "--daemon"]), "");
+}
+
+#[test]
+fn sync_daemons() {
+    // eth0 (ipvsadm's default interface) and eth1 exist in a namespace of this test
+    if !rvs_testkit::require_root("sync daemons need interfaces") {
+        return;
+    }
+    let mut lab = rvs_testkit::netns::Lab::new();
+    let ns = lab.add_ns("sync").expect("namespace");
+    lab.exec(
+        "sync",
+        &["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+    )
+    .unwrap();
+    for i in ["eth0", "eth1"] {
+        lab.exec("sync", &["ip", "link", "set", i, "up"]).unwrap();
+    }
+    let d = Daemon::start_in(&ns);
     assert_eq!(d.out(&["-L", "--daemon"]), "");
     d.ok(&["--start-daemon", "master", "--syncid", "5"]);
     assert_eq!(

@@ -2,6 +2,7 @@
 
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
 use rvs_core::{Errno, Millis, Table};
+use crate::sync::SyncControl;
 use rvs_dataplane::{DataPlane, Shared};
 use std::sync::{Arc, MutexGuard, OnceLock};
 
@@ -10,7 +11,9 @@ pub const HOUSEKEEPING_MS: u64 = 1000;
 
 pub struct Daemon {
     shared: Arc<Shared>,
-    plane: Box<dyn DataPlane>,
+    plane: Arc<dyn DataPlane>,
+    /// The connection-sync daemons.
+    sync: SyncControl,
     /// Health checker states for `Status` (set once keepalived.conf checkers run).
     checkers: OnceLock<CheckerSource>,
     /// More `Status` facts (VRRP), after the data plane's.
@@ -33,7 +36,9 @@ fn error(errno: Errno, message: &str) -> Reply {
 
 impl Daemon {
     pub fn new(shared: Arc<Shared>, plane: Box<dyn DataPlane>) -> Daemon {
+        let plane: Arc<dyn DataPlane> = Arc::from(plane);
         let d = Daemon {
+            sync: SyncControl::new(shared.clone(), plane.clone()),
             shared,
             plane,
             checkers: OnceLock::new(),
@@ -145,8 +150,8 @@ impl Daemon {
                 let (tcp, tcpfin, udp) = t.timeouts.triple();
                 Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
             }
-            Request::StartDaemon(cfg) => done(t.start_daemon(cfg)),
-            Request::StopDaemon { master } => done(t.stop_daemon(master)),
+            Request::StartDaemon(cfg) => done(self.sync.start(t, &*self.plane, cfg)),
+            Request::StopDaemon { master } => done(self.sync.stop(t, &*self.plane, master)),
             Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -154,6 +159,7 @@ impl Daemon {
                 checkers: self.checkers.get().map(|f| f()).unwrap_or_default(),
                 facts: {
                     let mut f = self.plane.facts();
+                    f.extend(self.sync.facts(&*self.plane, t));
                     f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
                     f
                 },
@@ -173,5 +179,16 @@ impl Daemon {
     /// One rate-estimator step; run every 2 s.
     pub fn estimate(&self) {
         self.table().estimate();
+    }
+
+    /// Hands the table model's sync entries to the master; run every
+    /// [`crate::sync::DRAIN_MS`].
+    pub fn sync_drain(&self) {
+        self.sync.drain(&self.shared);
+    }
+
+    /// The connection-sync daemons.
+    pub fn sync(&self) -> &SyncControl {
+        &self.sync
     }
 }

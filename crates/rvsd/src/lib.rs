@@ -7,5 +7,6 @@
 pub mod control;
 pub mod daemon;
 pub mod restore;
+pub mod sync;
 
 pub use daemon::Daemon;

@@ -89,6 +89,12 @@ fn apply_sysctl(table: &mut Table, kv: &str) -> Result<()> {
     let (name, value) = kv
         .split_once('=')
         .with_context(|| format!("--sysctl {kv}: expected NAME=VALUE"))?;
+    if name.trim().starts_with("sync_") {
+        return table
+            .sync_params_mut()
+            .set(name.trim(), value)
+            .with_context(|| format!("--sysctl {kv}"));
+    }
     let v: u32 = value
         .trim()
         .parse()
@@ -104,6 +110,20 @@ fn apply_sysctl(table: &mut Table, kv: &str) -> Result<()> {
         other => bail!("--sysctl {kv}: unknown or out-of-range setting {other:?}"),
     }
     Ok(())
+}
+
+/// Free memory in 4 KiB pages (`/proc/meminfo` MemFree).
+fn free_pages() -> Option<u64> {
+    let m = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("MemFree:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 4)
 }
 
 fn cpus() -> usize {
@@ -179,6 +199,10 @@ fn start(args: Args) -> Result<()> {
         .init();
 
     let mut table = Table::new();
+    if let Some(free) = free_pages() {
+        // the kernel's default: free pages / 32 (when its netns starts)
+        table.sync_params_mut().qlen_max = (free / 32).max(1);
+    }
     for kv in &args.sysctls {
         apply_sysctl(&mut table, kv)?;
     }
@@ -223,10 +247,12 @@ async fn run(args: Args, table: Table) -> Result<()> {
                 tokio::time::interval(Duration::from_millis(rvsd::daemon::HOUSEKEEPING_MS));
             let mut est =
                 tokio::time::interval(Duration::from_millis(rvs_core::stats::ESTIMATOR_PERIOD_MS));
+            let mut sync = tokio::time::interval(Duration::from_millis(rvsd::sync::DRAIN_MS));
             loop {
                 tokio::select! {
                     _ = house.tick() => d.housekeeping(),
                     _ = est.tick() => d.estimate(),
+                    _ = sync.tick() => d.sync_drain(),
                 }
             }
         })
