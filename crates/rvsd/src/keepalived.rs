@@ -95,6 +95,8 @@ pub struct Keepalived {
     sup: Arc<Supervisor>,
     /// The `vrrp_instance`s ([`crate::vrrp`]).
     vrrp: crate::vrrp::Vrrp,
+    /// `lvs_sync_daemon` ([`crate::lvs_sync`]).
+    lvs_sync: crate::lvs_sync::LvsSync,
 }
 
 impl Keepalived {
@@ -119,11 +121,17 @@ impl Keepalived {
             "keepalived configuration loaded"
         );
         let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
+        let lvs_sync = crate::lvs_sync::LvsSync::start(
+            daemon.clone(),
+            crate::lvs_sync::plan(&config),
+            vrrp.states(),
+        );
         Ok(Keepalived {
             path: path.to_path_buf(),
             config,
             sup,
             vrrp,
+            lvs_sync,
         })
     }
 
@@ -151,6 +159,8 @@ impl Keepalived {
         );
         self.sup.reload(&cfg).await;
         self.vrrp.reload(&cfg).await;
+        self.lvs_sync
+            .apply(crate::lvs_sync::plan(&cfg), self.vrrp.states());
         self.config = cfg;
     }
 
@@ -160,6 +170,7 @@ impl Keepalived {
         // VRRP first: a master's priority 0 lets the backup take over while our
         // services still answer.
         self.vrrp.stop().await;
+        self.lvs_sync.stop();
         self.sup.stop(STOP_SCRIPTS).await;
     }
 }

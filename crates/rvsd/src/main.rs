@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 mod keepalived;
+mod lvs_sync;
 mod vrrp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
