@@ -8,8 +8,9 @@
 //! * [`abi`] mirrors `bpf/include/rvs_abi.h` (checked field by field by `tests/abi.rs`);
 //! * [`loader`] mounts bpffs, loads or adopts the pinned maps, attaches XDP with pinned
 //!   links (a restarted rvsd adopts everything and drops no flow);
-//! * [`sync`] pushes the table into the maps; [`sweep`] expires connections;
-//!   [`locality`] collects the lblc/lblcr caches; [`stats`] reads the per-CPU counters;
+//! * [`reconcile`] pushes the table into the maps (slots, rr/wrr cursors), every value
+//!   built by [`encode`]; [`sweep`] expires connections; [`locality`] collects the
+//!   lblc/lblcr caches; [`stats`] reads the counters;
 //! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives.
 //!
 //! Design, outcome codes and limits: `docs/xdp.md`.
@@ -17,6 +18,7 @@
 pub mod abi;
 pub mod cli;
 pub mod conns;
+pub mod encode;
 pub mod error;
 pub mod forwarding;
 pub mod loader;
@@ -25,9 +27,9 @@ pub mod neigh;
 pub mod object;
 pub mod plane;
 pub mod realserver;
+pub mod reconcile;
 pub mod stats;
 pub mod sweep;
-pub mod sync;
 pub mod sys;
 pub mod testenv;
 

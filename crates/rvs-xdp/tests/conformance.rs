@@ -342,7 +342,7 @@ impl Runner<'_> {
             } => {
                 let id = self.dest(server)?;
                 let slot = self.slot(id).ok_or("server has no slot")?;
-                let c = rvs_xdp::sync::dest_counts(self.rig.plane.director(), slot);
+                let c = rvs_xdp::stats::dest_counts(self.rig.plane.director(), slot);
                 let mut wrong = Vec::new();
                 for (what, want, got) in [
                     ("active", active, c.active),
