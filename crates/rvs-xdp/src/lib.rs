@@ -16,7 +16,6 @@
 //! Design, outcome codes and limits: `docs/xdp.md`.
 
 pub mod abi;
-pub mod cli;
 pub mod conns;
 pub mod encode;
 pub mod error;
@@ -26,7 +25,6 @@ pub mod locality;
 pub mod neigh;
 pub mod object;
 pub mod plane;
-pub mod realserver;
 pub mod reconcile;
 pub mod stats;
 pub mod sweep;
