@@ -11,9 +11,14 @@
 //! * [`reconcile`] pushes the table into the maps (slots, rr/wrr cursors), every value
 //!   built by [`encode`]; [`sweep`] expires connections; [`locality`] collects the
 //!   lblc/lblcr caches; [`stats`] reads the counters;
-//! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives.
+//! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives;
+//! * [`testenv`] drives the test build's hooks (mocked clock, random draws, packet mark)
+//!   for the conformance tests.
 //!
-//! Design, outcome codes and limits: `docs/xdp.md`.
+//! All of `bpf/` is compiled here ([`object`]), the real server's `tc_decap` included;
+//! the tool that loads it (`rvs-rs`), rvsd's options, the micro-benchmark and the
+//! end-to-end tests live in their own crates. Design, outcome codes and limits:
+//! `docs/xdp.md`.
 
 pub mod abi;
 pub mod conns;
