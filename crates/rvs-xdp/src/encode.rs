@@ -1,5 +1,5 @@
 //! The ABI codec: values of the table (`rvs_core`) encoded as the structs of
-//! `bpf/include/rvs_abi.h` (mirrored in [`abi`](crate::abi)), and addresses decoded back.
+//! `bpf/include/rvs_abi.h` (mirrored in [`abi`]), and addresses decoded back.
 //! Pure functions, no map access: the reconciler ([`reconcile`](crate::reconcile)) writes
 //! what they build.
 

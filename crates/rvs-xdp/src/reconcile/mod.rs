@@ -1,12 +1,12 @@
 //! The reconciler, `reconcile(&Table)`: brings the BPF maps in line with the table after
 //! every change (what `DataPlane::sync` does for this plane).
 //!
-//! * Services and real servers get slots ([`slots`]), adopted from pinned maps at start.
+//! * Services and real servers get slots (`slots.rs`), adopted from pinned maps at start.
 //! * A service value carries its server list (newest first) and is replaced as a whole,
 //!   so a packet always sees one consistent list.
 //! * dh/sh/mh tables are exported from rvs-core's own schedulers and written double
 //!   buffered; rr/wrr cursors are adjusted as the kernel adjusts them on a list change
-//!   ([`cursor`]; the changes are recovered by comparing with the previously pushed state).
+//!   (`cursor.rs`; the changes are recovered by comparing with the previously pushed state).
 //! * Sysctls, timeouts and the TCP state tables are generated from `rvs_core::state`
 //!   ([`encode::config_of`](crate::encode::config_of)).
 //!
