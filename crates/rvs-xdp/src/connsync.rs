@@ -13,7 +13,8 @@
 use crate::abi::{self, Plain};
 use crate::error::{map_err, Result};
 use crate::loader::Director;
-use crate::sync::{addr_bytes, ip_of, SyncState};
+use crate::encode::{addr_bytes, ip_of};
+use crate::reconcile::MapState;
 use aya::maps::{MapData, RingBuf};
 use rvs_core::sync::{flags, DEFAULT_TEMPLATE_TIMEOUT_S};
 use rvs_core::{Protocol, ServiceKey, SyncEntry, SyncInstall, SyncSkip, Table};
@@ -140,7 +141,7 @@ fn key_of(e: &SyncEntry, template: bool) -> (u8, abi::ConnKey6) {
 
 /// The install record of an entry, or why it cannot be installed on this plane.
 fn record(
-    st: &SyncState,
+    st: &MapState,
     table: &Table,
     e: &SyncEntry,
 ) -> std::result::Result<abi::CtlInstall, SyncSkip> {
@@ -201,7 +202,7 @@ fn record(
 /// to be brought in by the master's next sync).
 pub fn install(
     dir: &Director,
-    st: &SyncState,
+    st: &MapState,
     table: &Table,
     entries: &[SyncEntry],
 ) -> Vec<std::result::Result<SyncInstall, SyncSkip>> {

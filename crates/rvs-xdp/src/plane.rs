@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::loader::{AttachMode, Attached, Director, LoadOptions};
 use crate::locality::Gc;
 use crate::object::Build;
-use crate::sync::{self, SyncState};
+use crate::reconcile::{self, MapState};
 use crate::{conns, neigh, stats, sweep};
 use rvs_core::{
     ConnInfo, Counters, DestId, SchedKind, ServiceInfo, SyncEntry, SyncInstall, SyncSkip, Table,
@@ -74,7 +74,7 @@ pub fn monotonic_ns() -> u64 {
 /// Everything the plane and its worker share.
 pub struct Inner {
     pub dir: Director,
-    pub st: Mutex<SyncState>,
+    pub st: Mutex<MapState>,
     gc: Mutex<Gc>,
     /// Traffic counters already added to the table, per dest slot.
     baselines: Mutex<HashMap<u16, (DestId, abi::DestStats)>>,
@@ -88,7 +88,7 @@ pub struct Inner {
 }
 
 impl Inner {
-    pub fn state(&self) -> MutexGuard<'_, SyncState> {
+    pub fn state(&self) -> MutexGuard<'_, MapState> {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -185,8 +185,8 @@ impl Inner {
     /// scenarios on one loaded object).
     #[doc(hidden)]
     pub fn reset_for_tests(&self) -> Result<()> {
-        crate::sync::wipe(&self.dir)?;
-        *self.state() = SyncState::adopt(&self.dir, self.dir.build() == Build::Test)?;
+        reconcile::wipe(&self.dir)?;
+        *self.state() = MapState::adopt(&self.dir, self.dir.build() == Build::Test)?;
         *self.gc.lock().unwrap_or_else(|p| p.into_inner()) = Gc::default();
         self.baselines
             .lock()
@@ -197,7 +197,7 @@ impl Inner {
 
     fn sync(&self, table: &Table) {
         let mut st = self.state();
-        if let Err(e) = sync::sync(&self.dir, &mut st, table) {
+        if let Err(e) = reconcile::reconcile(&self.dir, &mut st, table) {
             tracing::error!("xdp data plane: sync failed: {e}");
         }
     }
@@ -247,9 +247,8 @@ impl XdpPlane {
             conn_max: opts.conn_max,
         })?;
         let mut sysctls = Vec::new();
-        let setup = attach_all(&mut dir, &opts, &mut sysctls).and_then(|attached| {
-            Ok((attached, SyncState::adopt(&dir, opts.build == Build::Test)?))
-        });
+        let setup = attach_all(&mut dir, &opts, &mut sysctls)
+            .and_then(|attached| Ok((attached, MapState::adopt(&dir, opts.build == Build::Test)?)));
         let (attached, st) = match setup {
             Ok(v) => v,
             Err(e) => {
@@ -442,7 +441,7 @@ impl DataPlane for XdpPlane {
                 else {
                     continue;
                 };
-                let c = sync::dest_counts(&self.inner.dir, slot);
+                let c = stats::dest_counts(&self.inner.dir, slot);
                 d.activeconns = c.active;
                 d.inactconns = c.inactive;
                 d.persistconns = c.persist;
@@ -496,7 +495,7 @@ impl DataPlane for XdpPlane {
     }
 }
 
-impl SyncState {
+impl MapState {
     /// Service slots whose scheduler keeps a locality cache.
     pub fn locality_slots(&self) -> Vec<u32> {
         self.pushed_kinds()

@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 mod keepalived;
 mod lvs_sync;
 mod vrrp;
+mod xdp_args;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Plane {
@@ -77,7 +78,7 @@ struct Args {
     threads: usize,
 
     #[command(flatten)]
-    xdp: rvs_xdp::cli::XdpArgs,
+    xdp: xdp_args::XdpArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,7 +156,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
                 Ok(proxy())
             }
-            None => match rvs_xdp::cli::build(&args.xdp, shared) {
+            None => match xdp_args::build(&args.xdp, shared) {
                 Ok(p) => Ok(Box::new(p)),
                 Err(e) => {
                     tracing::warn!("dataplane auto: XDP failed ({e}); using the proxy");
@@ -163,7 +164,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 }
             },
         },
-        Plane::Xdp => Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?)),
+        Plane::Xdp => Ok(Box::new(xdp_args::build(&args.xdp, shared)?)),
     }
 }
 

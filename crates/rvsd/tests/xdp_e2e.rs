@@ -6,8 +6,6 @@
 //! byte for byte) and UDP. Under `CI=true` a missing prerequisite fails instead of
 //! skipping. Every wait is bounded.
 
-mod common;
-
 use rvs_testkit::netns::Lab;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -17,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const RVS_RS: &str = env!("CARGO_BIN_EXE_rvs-rs");
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
 
 fn prerequisites(what: &str) -> bool {
     rvs_testkit::require_root(what)
@@ -26,29 +24,27 @@ fn prerequisites(what: &str) -> bool {
         && rvs_testkit::require_command(what, "ethtool")
 }
 
-/// rvsd and rvsadm from the same target directory, (re)built first so they carry this
-/// very data plane (cargo test builds only this package's binaries).
-fn daemon_bins() -> (PathBuf, PathBuf) {
+/// A binary of another package (rvsadm, rvs-rs) from rvsd's target directory, (re)built
+/// first so it is current: cargo test builds only this package's binaries.
+fn tool(name: &str) -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
-    let dir = Path::new(RVS_RS)
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let (rvsd, rvsadm) = (dir.join("rvsd"), dir.join("rvsadm"));
+    let dir = Path::new(RVSD).parent().expect("target dir");
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rvsd", "-p", "rvsadm"])
+            .args(["build", "--quiet", "-p", "rvsadm", "-p", "rvs-rs"])
             .status()
-            .expect("running cargo build for rvsd and rvsadm");
-        assert!(st.success(), "building rvsd and rvsadm failed");
+            .expect("running cargo build for rvsadm and rvs-rs");
+        assert!(st.success(), "building rvsadm and rvs-rs failed");
     });
-    assert!(
-        rvsd.is_file() && rvsadm.is_file(),
-        "rvsd/rvsadm missing in {}",
-        dir.display()
-    );
-    (rvsd, rvsadm)
+    let bin = dir.join(name);
+    assert!(bin.is_file(), "{name} missing in {}", dir.display());
+    bin
+}
+
+/// rvsd (this package's, carrying this very data plane) and rvsadm.
+fn daemon_bins() -> (PathBuf, PathBuf) {
+    (PathBuf::from(RVSD), tool("rvsadm"))
 }
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -646,7 +642,7 @@ fn segment_topology(lab: &mut Lab, dir: &Path) {
 }
 
 fn rvs_rs(lab: &Lab, ns: &str, args: &str) -> String {
-    let o = netns_command(lab, ns, Path::new(RVS_RS))
+    let o = netns_command(lab, ns, &tool("rvs-rs"))
         .args(args.split_whitespace())
         .output()
         .expect("rvs-rs");
@@ -829,7 +825,7 @@ fn tun_ipip_and_gue_to_decapsulating_servers() {
     );
     let (mut ipip, mut gue) = (0, 0);
     for p in &rs_pins {
-        let (a, b, _) = rvs_xdp::realserver::decap_stats(&p.0).expect("decap stats");
+        let (a, b, _) = rvs_rs::decap_stats(&p.0).expect("decap stats");
         ipip += a;
         gue += b;
     }
