@@ -80,7 +80,10 @@ pub trait DataPlane: Send + Sync {
         now: Millis,
         entries: &[SyncEntry],
     ) -> Vec<Result<SyncInstall, SyncSkip>> {
-        entries.iter().map(|e| table.install_synced(now, e)).collect()
+        entries
+            .iter()
+            .map(|e| table.install_synced(now, e))
+            .collect()
     }
 
     /// Connection sync, master: which of the table model's entries may be sent.

@@ -75,9 +75,7 @@ pub fn resolve(cfg: &SyncDaemonConfig, ports: u32) -> Result<Resolved, TableErro
             format!("unknown mcast interface: {}", cfg.mcast_ifn),
         )
     })?;
-    let group = cfg
-        .mcast_group
-        .unwrap_or(IpAddr::V4(sock::DEFAULT_GROUP));
+    let group = cfg.mcast_group.unwrap_or(IpAddr::V4(sock::DEFAULT_GROUP));
     if !group.is_multicast() {
         return Err(TableError::new(
             Errno::Invalid,

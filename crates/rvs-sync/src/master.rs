@@ -58,7 +58,11 @@ impl Master {
     ///
     /// # Errors
     /// A socket that cannot be set up.
-    pub fn start(cfg: Resolved, params: &SyncParams, stats: Arc<MasterStats>) -> io::Result<Master> {
+    pub fn start(
+        cfg: Resolved,
+        params: &SyncParams,
+        stats: Arc<MasterStats>,
+    ) -> io::Result<Master> {
         let mut socks = Vec::new();
         for id in 0..cfg.ports {
             let s = crate::sock::send_socket(
@@ -193,7 +197,10 @@ fn next_message(shared: &Shared, id: usize) -> Option<Vec<u8>> {
         .lock()
         .unwrap_or_else(|x| x.into_inner());
     if let Some(m) = p.queue.pop_front() {
-        shared.stats.queue_len.set(shared.stats.queue_len.get().saturating_sub(1));
+        shared
+            .stats
+            .queue_len
+            .set(shared.stats.queue_len.get().saturating_sub(1));
         return Some(m);
     }
     match p.first_use {

@@ -25,8 +25,7 @@ pub struct Interface {
 /// `ENODEV` when there is none of that name (what the kernel answers to
 /// `--start-daemon` with an unknown `--mcast-interface`).
 pub fn interface(name: &str) -> io::Result<Interface> {
-    let c = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::from_raw_os_error(libc::ENODEV));
     }
@@ -112,7 +111,12 @@ pub fn send_socket(
             set_mcast_if_index(&s, ifc.index)?;
             s.set_multicast_loop_v4(false)?;
             s.set_multicast_ttl_v4(ttl as u32)?;
-            set_int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DONT)?;
+            set_int(
+                &s,
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_DONT,
+            )?;
         }
         IpAddr::V6(_) => {
             s.set_multicast_if_v6(ifc.index)?;
@@ -165,10 +169,9 @@ pub fn recv_socket(
     set_int(&s, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
     s.bind(&SockAddr::from(SocketAddr::new(group, port)))?;
     match group {
-        IpAddr::V4(g) => s.join_multicast_v4_n(
-            &g,
-            &socket2::InterfaceIndexOrAddress::Index(ifc.index),
-        )?,
+        IpAddr::V4(g) => {
+            s.join_multicast_v4_n(&g, &socket2::InterfaceIndexOrAddress::Index(ifc.index))?
+        }
         IpAddr::V6(g) => s.join_multicast_v6(&g, ifc.index)?,
     }
     s.set_nonblocking(true)?;

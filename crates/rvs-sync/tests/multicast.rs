@@ -17,16 +17,25 @@ fn lab() -> Option<(Lab, String)> {
     }
     let mut lab = Lab::new();
     let ns = lab.add_ns("sync").expect("namespace");
-    lab.exec("sync", &["ip", "link", "add", "sa", "type", "veth", "peer", "name", "sb"])
-        .expect("veth");
+    lab.exec(
+        "sync",
+        &[
+            "ip", "link", "add", "sa", "type", "veth", "peer", "name", "sb",
+        ],
+    )
+    .expect("veth");
     for (i, a) in [("sa", "10.88.0.1/24"), ("sb", "10.88.0.2/24")] {
-        lab.exec("sync", &["ip", "addr", "add", a, "dev", i]).unwrap();
+        lab.exec("sync", &["ip", "addr", "add", a, "dev", i])
+            .unwrap();
         lab.exec("sync", &["ip", "link", "set", i, "up"]).unwrap();
     }
     // Master and backup share the namespace: what arrives on sb comes from an address of
     // our own, which the kernel drops as a martian unless told otherwise.
-    for k in ["net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.sb.rp_filter=0",
-              "net.ipv4.conf.sb.accept_local=1"] {
+    for k in [
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.sb.rp_filter=0",
+        "net.ipv4.conf.sb.accept_local=1",
+    ] {
         lab.exec("sync", &["sysctl", "-qw", k]).unwrap();
     }
     Some((lab, ns))
@@ -106,7 +115,9 @@ fn offered_entries_reach_the_backup_over_every_port() {
         };
         let (inst, got) = recorder();
         let mut ds = SyncDaemons::new();
-        let m = ds.start(&daemon(true, "sa", 5), &params, inst.clone()).unwrap();
+        let m = ds
+            .start(&daemon(true, "sa", 5), &params, inst.clone())
+            .unwrap();
         assert_eq!(
             (m.sync_maxlen, m.mcast_port, m.mcast_ttl),
             (1472, 8848, 1),
@@ -154,9 +165,13 @@ fn wrong_syncid_and_malformed_datagrams_are_counted_and_install_nothing() {
         let params = SyncParams::default();
         let (inst, got) = recorder();
         let mut backups = SyncDaemons::new();
-        backups.start(&daemon(false, "sb", 9), &params, inst.clone()).unwrap();
+        backups
+            .start(&daemon(false, "sb", 9), &params, inst.clone())
+            .unwrap();
         let mut masters = SyncDaemons::new();
-        masters.start(&daemon(true, "sa", 8), &params, inst).unwrap();
+        masters
+            .start(&daemon(true, "sa", 8), &params, inst)
+            .unwrap();
         masters.master().unwrap().offer(&[entry(1)]);
         assert!(wait_until(Duration::from_secs(5), || fact(
             &backups,
@@ -186,7 +201,11 @@ fn wrong_syncid_and_malformed_datagrams_are_counted_and_install_nothing() {
         // an oversized datagram (beyond the backup's maxlen of 1472)
         s.send_to(&vec![0u8; 4000], "224.0.0.81:8848").unwrap();
         s.send_to(&good, "224.0.0.81:8848").unwrap();
-        assert!(wait_until(Duration::from_secs(5), || got.lock().unwrap().len() == 2));
+        assert!(wait_until(Duration::from_secs(5), || got
+            .lock()
+            .unwrap()
+            .len()
+            == 2));
         for (reason, _) in &cases {
             assert_eq!(
                 fact(&backups, &format!("sync.backup.dropped.{reason}")),
@@ -219,7 +238,8 @@ fn an_installers_refusals_are_counted_by_reason() {
                 .collect()
         });
         let mut ds = SyncDaemons::new();
-        ds.start(&daemon(false, "sb", 0), &params, inst.clone()).unwrap();
+        ds.start(&daemon(false, "sb", 0), &params, inst.clone())
+            .unwrap();
         ds.start(&daemon(true, "sa", 0), &params, inst).unwrap();
         let mut other = entry(7);
         other.vport = 443;
@@ -245,7 +265,11 @@ fn an_unknown_interface_is_enodev_and_a_second_master_eexist() {
         let (inst, _) = recorder();
         let mut ds = SyncDaemons::new();
         let e = ds
-            .start(&daemon(true, "nosuch0", 0), &SyncParams::default(), inst.clone())
+            .start(
+                &daemon(true, "nosuch0", 0),
+                &SyncParams::default(),
+                inst.clone(),
+            )
             .unwrap_err();
         assert_eq!(e.errno, Errno::NoDevice);
         assert!(ds.master().is_none());

@@ -11,9 +11,9 @@
 //!   same real servers.
 
 use crate::abi::{self, Plain};
+use crate::encode::{addr_bytes, ip_of};
 use crate::error::{map_err, Result};
 use crate::loader::Director;
-use crate::encode::{addr_bytes, ip_of};
 use crate::reconcile::MapState;
 use aya::maps::{MapData, RingBuf};
 use rvs_core::sync::{flags, DEFAULT_TEMPLATE_TIMEOUT_S};
@@ -265,10 +265,12 @@ pub fn ring_counts(dir: &Director) -> Result<(u64, u64)> {
     m.lookup(&0u32.to_ne_bytes(), &mut buf, 0)
         .map_err(map_err("rvs_sync_count"))?;
     let stride = size_of::<abi::SyncCount>();
-    Ok((0..crate::sys::possible_cpus()).fold((0, 0), |(e, l), cpu| {
-        let c = abi::SyncCount::from_bytes(&buf[cpu * stride..]);
-        (e + c.events, l + c.lost)
-    }))
+    Ok(
+        (0..crate::sys::possible_cpus()).fold((0, 0), |(e, l), cpu| {
+            let c = abi::SyncCount::from_bytes(&buf[cpu * stride..]);
+            (e + c.events, l + c.lost)
+        }),
+    )
 }
 
 /// Reads the ring while a master runs and hands the entries to its sink.
@@ -281,7 +283,11 @@ pub struct Reader {
 const BATCH: usize = 256;
 
 impl Reader {
-    pub fn start(inner: Arc<crate::plane::Inner>, ring: RingBuf<MapData>, sink: SyncSink) -> Reader {
+    pub fn start(
+        inner: Arc<crate::plane::Inner>,
+        ring: RingBuf<MapData>,
+        sink: SyncSink,
+    ) -> Reader {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()

@@ -23,8 +23,8 @@
 //! `docs/xdp.md`.
 
 pub mod abi;
-pub mod connsync;
 pub mod conns;
+pub mod connsync;
 pub mod encode;
 pub mod error;
 pub mod forwarding;

@@ -461,10 +461,7 @@ impl DataPlane for XdpPlane {
     }
 
     fn set_sync_sink(&self, sink: Option<SyncSink>) {
-        let mut reader = self
-            .sync_reader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut reader = self.sync_reader.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = reader.take() {
             if let Some(ring) = r.stop() {
                 self.inner.dir.return_sync_ring(ring);
@@ -479,7 +476,9 @@ impl DataPlane for XdpPlane {
                         sink,
                     ))
                 }
-                None => tracing::error!("xdp data plane: the sync ring is lost; no entries are sent"),
+                None => {
+                    tracing::error!("xdp data plane: the sync ring is lost; no entries are sent")
+                }
             }
         }
     }

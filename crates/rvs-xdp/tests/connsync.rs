@@ -14,8 +14,8 @@ use common::packet::*;
 use common::*;
 use rvs_core::sync::flags;
 use rvs_core::{
-    DestConfig, Dir, Forward, Netmask, Packet, ServiceConfig, SyncEntry, SyncInstall,
-    SyncScope, SyncSkip, Table, TcpFlags,
+    DestConfig, Dir, Forward, Netmask, Packet, ServiceConfig, SyncEntry, SyncInstall, SyncScope,
+    SyncSkip, Table, TcpFlags,
 };
 use rvs_dataplane::{DataPlane, SyncSink};
 use rvs_xdp::Build;
@@ -57,7 +57,10 @@ fn drained(rig: &Rig, got: &Arc<Mutex<Vec<SyncEntry>>>) -> Vec<SyncEntry> {
         if n == events {
             return std::mem::take(&mut *got.lock().unwrap());
         }
-        assert!(Instant::now() < end, "the reader handed over {n} of {events} entries");
+        assert!(
+            Instant::now() < end,
+            "the reader handed over {n} of {events} entries"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -143,7 +146,14 @@ fn the_packet_path_offers_what_the_model_offers() {
         let (l4, pkt) = match f {
             Some(fl) => (
                 seg(*cp, *vp, *fl),
-                Packet::tcp(ip(c), *cp, ip("10.0.0.100"), *vp, TcpFlags::from_byte(*fl), 40),
+                Packet::tcp(
+                    ip(c),
+                    *cp,
+                    ip("10.0.0.100"),
+                    *vp,
+                    TcpFlags::from_byte(*fl),
+                    40,
+                ),
             ),
             None => (
                 L4::Udp {
@@ -156,12 +166,18 @@ fn the_packet_path_offers_what_the_model_offers() {
             ),
         };
         let (verdict, _) = rig.run(&client(c, "10.0.0.100", &l4));
-        assert!(verdict == XDP_TX || verdict == XDP_REDIRECT, "step {i}: verdict {verdict}");
+        assert!(
+            verdict == XDP_TX || verdict == XDP_REDIRECT,
+            "step {i}: verdict {verdict}"
+        );
         let _ = model.process(i as u64, &pkt, Dir::In);
         want.extend(model.take_sync_out().0);
     }
     let have = drained(&rig, &got);
-    assert!(want.len() > 60, "the scenario offers templates with every packet");
+    assert!(
+        want.len() > 60,
+        "the scenario offers templates with every packet"
+    );
     let want: Vec<_> = want.iter().map(view).collect();
     let have: Vec<_> = have.iter().map(view).collect();
     assert_eq!(have, want);
@@ -229,8 +245,15 @@ fn received_entries_forward_their_flows_to_the_masters_servers() {
     assert_eq!(rig.counts(&nat, "10.1.0.21", 8443), (1, 0, 0, false));
     let l = rig.plane.connections(&rig.table).unwrap();
     let c = l.iter().find(|c| c.cport == 40000).unwrap();
-    assert_eq!((c.state.as_str(), c.daddr), ("ESTABLISHED", ip("10.0.0.11")));
-    assert!(c.expires_ms > 899_000 && c.expires_ms <= 900_000, "{}", c.expires_ms);
+    assert_eq!(
+        (c.state.as_str(), c.daddr),
+        ("ESTABLISHED", ip("10.0.0.11"))
+    );
+    assert!(
+        c.expires_ms > 899_000 && c.expires_ms <= 900_000,
+        "{}",
+        c.expires_ms
+    );
 
     // After the failover the flow's next segment goes to .11, though rr would start at .12.
     let ack = client("10.9.0.7", "10.0.0.100", &seg(40000, 80, ACK));
@@ -243,7 +266,11 @@ fn received_entries_forward_their_flows_to_the_masters_servers() {
     let (v, out) = rig.run(&client("10.9.0.8", "10.0.0.100", &seg(41000, 443, ACK)));
     assert_eq!(v, XDP_REDIRECT, "to the server side");
     let ipo = 14;
-    assert_eq!(&out[ipo + 16..ipo + 20], &[10, 1, 0, 21], "destination rewritten");
+    assert_eq!(
+        &out[ipo + 16..ipo + 20],
+        &[10, 1, 0, 21],
+        "destination rewritten"
+    );
     let reply = frame(
         D1_MAC,
         rs1_mac(0x21),
@@ -251,7 +278,11 @@ fn received_entries_forward_their_flows_to_the_masters_servers() {
     );
     let (v, out) = rig.run_on(&reply, rig.if1);
     assert_eq!(v, XDP_REDIRECT, "back to the client side");
-    assert_eq!(&out[ipo + 12..ipo + 16], &[10, 0, 0, 100], "source rewritten to the VIP");
+    assert_eq!(
+        &out[ipo + 12..ipo + 16],
+        &[10, 0, 0, 100],
+        "source rewritten to the VIP"
+    );
 
     // An update: the connection closes on the master (inactive, FIN_WAIT, 120 s).
     let mut fin = dr_flow.clone();
@@ -319,7 +350,11 @@ fn a_received_template_keeps_new_connections_of_its_clients_on_their_server() {
         let syn = client("10.9.0.55", "10.0.0.100", &seg(cport, 80, SYN));
         let (v, out) = rig.run(&syn);
         assert_eq!(v, XDP_TX);
-        assert_eq!(out, remac(&syn, rs_mac(0x11), D0_MAC), "client port {cport}");
+        assert_eq!(
+            out,
+            remac(&syn, rs_mac(0x11), D0_MAC),
+            "client port {cport}"
+        );
     }
     let l = rig.plane.connections(&rig.table).unwrap();
     let t = l.iter().find(|c| c.template).unwrap();

@@ -420,7 +420,12 @@ fn set_and_list_timeouts() {
 fn sync_daemon_on_an_interface_that_does_not_exist_is_refused_as_the_kernel_does() {
     let d = Daemon::start();
     d.refused(
-        &["--start-daemon", "master", "--mcast-interface", "rvsnosuch0"],
+        &[
+            "--start-daemon",
+            "master",
+            "--mcast-interface",
+            "rvsnosuch0",
+        ],
         255,
         "No such device",
     );
@@ -437,7 +442,9 @@ fn sync_daemons() {
     let ns = lab.add_ns("sync").expect("namespace");
     lab.exec(
         "sync",
-        &["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+        &[
+            "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+        ],
     )
     .unwrap();
     for i in ["eth0", "eth1"] {

@@ -1,8 +1,8 @@
 //! The daemon's state and the dispatch of control requests.
 
+use crate::sync::SyncControl;
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
 use rvs_core::{Errno, Millis, Table};
-use crate::sync::SyncControl;
 use rvs_dataplane::{DataPlane, Shared};
 use std::sync::{Arc, MutexGuard, OnceLock};
 

@@ -73,7 +73,12 @@ impl SyncControl {
     ///
     /// # Errors
     /// ESRCH when no daemon of that role runs.
-    pub fn stop(&self, t: &mut Table, plane: &dyn DataPlane, master: bool) -> Result<(), TableError> {
+    pub fn stop(
+        &self,
+        t: &mut Table,
+        plane: &dyn DataPlane,
+        master: bool,
+    ) -> Result<(), TableError> {
         t.stop_daemon(master)?;
         if master {
             plane.set_sync_sink(None);

@@ -49,8 +49,18 @@ fn conf(priority: u8) -> String {
          priority {priority}\n advert_int 1\n virtual_ipaddress {{\n  {VIP}/24 dev eth0\n  \
          {GW}/24 dev eth1\n }}\n}}\n{}{}{}{}",
         vs(80, "DR", true, &[("10.70.1.11", 80), ("10.70.1.12", 80)]),
-        vs(9000, "DR", false, &[("10.70.1.11", 9000), ("10.70.1.12", 9000)]),
-        vs(8080, "NAT", false, &[("10.70.2.13", 9000), ("10.70.2.14", 9000)]),
+        vs(
+            9000,
+            "DR",
+            false,
+            &[("10.70.1.11", 9000), ("10.70.1.12", 9000)]
+        ),
+        vs(
+            8080,
+            "NAT",
+            false,
+            &[("10.70.2.13", 9000), ("10.70.2.14", 9000)]
+        ),
         vs(8081, "NAT", true, &[("10.70.2.13", 80), ("10.70.2.14", 80)]),
     )
 }
@@ -64,22 +74,47 @@ fn topology(lab: &mut Lab, dir: &Path) {
     for ns in ["c", "d1", "d2", "r1", "r2", "r3", "r4"] {
         lab.add_ns(ns).expect("netns");
     }
-    let port = |lab: &Lab, ns: &str, ifname: &str, addr: &str, p: &str, br: &str, director: bool| {
-        lab.veth(ns, ifname, addr, "sw", p, "").expect("veth");
-        full_checksums(lab, ns, ifname);
-        full_checksums(lab, "sw", p);
-        sh(lab, "sw", &format!("ip link set {p} master {br}"));
-        if director {
-            xdp_peer(lab, "sw", p, dir);
-        }
-    };
+    let port =
+        |lab: &Lab, ns: &str, ifname: &str, addr: &str, p: &str, br: &str, director: bool| {
+            lab.veth(ns, ifname, addr, "sw", p, "").expect("veth");
+            full_checksums(lab, ns, ifname);
+            full_checksums(lab, "sw", p);
+            sh(lab, "sw", &format!("ip link set {p} master {br}"));
+            if director {
+                xdp_peer(lab, "sw", p, dir);
+            }
+        };
     port(lab, "c", "eth0", "10.70.1.50/24", "pc", "br0", false);
     for (i, d) in ["d1", "d2"].iter().enumerate() {
-        port(lab, d, "eth0", &format!("10.70.1.{}/24", i + 1), &format!("p{d}a"), "br0", true);
-        port(lab, d, "eth1", &format!("10.70.2.{}/24", i + 1), &format!("p{d}b"), "br1", true);
+        port(
+            lab,
+            d,
+            "eth0",
+            &format!("10.70.1.{}/24", i + 1),
+            &format!("p{d}a"),
+            "br0",
+            true,
+        );
+        port(
+            lab,
+            d,
+            "eth1",
+            &format!("10.70.2.{}/24", i + 1),
+            &format!("p{d}b"),
+            "br1",
+            true,
+        );
     }
     for (i, r) in ["r1", "r2"].iter().enumerate() {
-        port(lab, r, "eth0", &format!("10.70.1.1{}/24", i + 1), &format!("p{r}"), "br0", false);
+        port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.70.1.1{}/24", i + 1),
+            &format!("p{r}"),
+            "br0",
+            false,
+        );
         // LVS/DR: the VIP on lo, never answered for on the wire
         sh(lab, r, &format!("ip addr add {VIP}/32 dev lo"));
         for k in [
@@ -90,7 +125,15 @@ fn topology(lab: &mut Lab, dir: &Path) {
         }
     }
     for (i, r) in ["r3", "r4"].iter().enumerate() {
-        port(lab, r, "eth0", &format!("10.70.2.1{}/24", i + 3), &format!("p{r}"), "br1", false);
+        port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.70.2.1{}/24", i + 3),
+            &format!("p{r}"),
+            "br1",
+            false,
+        );
         sh(lab, r, &format!("ip route add default via {GW}"));
     }
 }
@@ -117,7 +160,14 @@ impl Servers {
         }
     }
 
-    fn listen(&mut self, lab: &Lab, ns: &str, addr: &str, serve: fn(TcpStream, &'static str, &AtomicBool), name: &'static str) {
+    fn listen(
+        &mut self,
+        lab: &Lab,
+        ns: &str,
+        addr: &str,
+        serve: fn(TcpStream, &'static str, &AtomicBool),
+        name: &'static str,
+    ) {
         let path = format!("/run/netns/{}", lab.ns(ns));
         let addr: SocketAddr = addr.parse().unwrap();
         let stop = self.stop.clone();
@@ -138,7 +188,8 @@ impl Servers {
                 }
             }
         }));
-        rx.recv_timeout(Duration::from_secs(5)).expect("server ready");
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("server ready");
     }
 }
 
@@ -205,7 +256,8 @@ impl Transfer {
             enter_path(&path);
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))
                 .map_err(|e| format!("connect {to}: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
             let mut buf: Vec<u8> = Vec::new();
             let mut got = 0u64;
             let mut last = Instant::now();
@@ -213,7 +265,8 @@ impl Transfer {
             let mut tmp = [0u8; 65536];
             loop {
                 if f.load(Ordering::Relaxed) && !asked {
-                    s.write_all(b"E").map_err(|e| format!("asking for the end: {e}"))?;
+                    s.write_all(b"E")
+                        .map_err(|e| format!("asking for the end: {e}"))?;
                     asked = true;
                 }
                 match s.read(&mut tmp) {
@@ -225,7 +278,12 @@ impl Transfer {
                         last = now;
                         buf.extend_from_slice(&tmp[..n]);
                     }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
                         if last.elapsed() > Duration::from_secs(30) {
                             return Err(format!("no data for 30 s after {got} bytes"));
                         }
@@ -320,7 +378,12 @@ impl Prober {
     }
 
     fn answers(&self) -> Vec<String> {
-        self.log.lock().unwrap().iter().filter_map(|(_, a)| a.clone()).collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, a)| a.clone())
+            .collect()
     }
 
     /// The longest time without an answer, from a failed probe to the next answer.
@@ -364,7 +427,11 @@ fn has_vip(lab: &Lab, node: &str) -> bool {
 
 fn links(lab: &Lab, node: &str, up: bool) {
     for i in ["eth0", "eth1"] {
-        sh(lab, node, &format!("ip link set {i} {}", if up { "up" } else { "down" }));
+        sh(
+            lab,
+            node,
+            &format!("ip link set {i} {}", if up { "up" } else { "down" }),
+        );
     }
 }
 
@@ -404,7 +471,9 @@ fn flows_survive_failover_and_the_move_back_byte_exact() {
     let nat = Transfer::start(&lab, &format!("{VIP}:8080"));
     let p_dr = Prober::start(&lab, &format!("{VIP}:80"));
     let p_nat = Prober::start(&lab, &format!("{VIP}:8081"));
-    wait_for(10, "traffic", || dr.received() > 200_000 && nat.received() > 200_000);
+    wait_for(10, "traffic", || {
+        dr.received() > 200_000 && nat.received() > 200_000
+    });
     // The backup lists the master's connections and templates before anything fails.
     let synced = |d: &Rvsd| {
         let l = d.adm("-Lnc");

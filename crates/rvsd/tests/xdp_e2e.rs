@@ -10,11 +10,10 @@ mod xdp_lab;
 
 use rvs_testkit::netns::Lab;
 use std::io::{Read, Write};
-use xdp_lab::*;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
+use xdp_lab::*;
 
 fn rx_bytes(lab: &Lab, ns: &str, iface: &str) -> u64 {
     sh(

@@ -22,7 +22,7 @@ pub fn prerequisites(what: &str) -> bool {
         && rvs_testkit::require_command(what, "ethtool")
 }
 
-/// A binary of another package (rvsadm, rvs-rs) from rvsd's target directory, (re)built
+/// A binary of another package (rvsadm, rvs-rs, rvs-lab) from rvsd's target directory, (re)built
 /// first so it is current: cargo test builds only this package's binaries.
 pub fn tool(name: &str) -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
@@ -30,10 +30,19 @@ pub fn tool(name: &str) -> PathBuf {
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rvsadm", "-p", "rvs-rs"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "rvsadm",
+                "-p",
+                "rvs-rs",
+                "-p",
+                "rvs-testkit",
+            ])
             .status()
-            .expect("running cargo build for rvsadm and rvs-rs");
-        assert!(st.success(), "building rvsadm and rvs-rs failed");
+            .expect("running cargo build for rvsadm, rvs-rs and rvs-lab");
+        assert!(st.success(), "building rvsadm, rvs-rs and rvs-lab failed");
     });
     let bin = dir.join(name);
     assert!(bin.is_file(), "{name} missing in {}", dir.display());
@@ -324,6 +333,7 @@ pub struct Rvsd {
 }
 
 impl Rvsd {
+    /// rvsd with the XDP data plane on `ifaces`, its pins in `pins`.
     pub fn start(
         lab: &Lab,
         ns: &str,
@@ -332,20 +342,28 @@ impl Rvsd {
         ifaces: &[&str],
         extra: &[&str],
     ) -> Rvsd {
+        let mut args: Vec<String> = vec!["--dataplane".into(), "xdp".into()];
+        for i in ifaces {
+            args.extend(["--interface".to_string(), i.to_string()]);
+        }
+        args.extend([
+            "--xdp-pin-dir".to_string(),
+            pins.display().to_string(),
+            "--xdp-conn-max".to_string(),
+            "65536".to_string(),
+        ]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::start_args(lab, ns, dir, &args)
+    }
+
+    /// rvsd with these arguments (besides its socket).
+    pub fn start_args(lab: &Lab, ns: &str, dir: &Path, args: &[&str]) -> Rvsd {
         let (rvsd, rvsadm) = daemon_bins();
         let socket = dir.join("rvsd.sock");
         let log = dir.join(format!("rvsd-{}.log", N.fetch_add(1, Ordering::Relaxed)));
         let mut cmd = netns_command(lab, ns, &rvsd);
-        cmd.arg("--socket")
-            .arg(&socket)
-            .args(["--dataplane", "xdp"]);
-        for i in ifaces {
-            cmd.args(["--interface", i]);
-        }
-        cmd.arg("--xdp-pin-dir")
-            .arg(pins)
-            .args(["--xdp-conn-max", "65536"])
-            .args(extra);
+        cmd.arg("--socket").arg(&socket).args(args);
         let f = std::fs::File::create(&log).expect("log");
         let child = cmd
             .env("RUST_LOG", "info,rvs_xdp=debug")
