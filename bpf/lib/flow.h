@@ -210,10 +210,9 @@ __rvs_inline int conn_in_fast(struct rvs_pkt *p, struct rvs_flow *f)
 	f->dest = slot;
 	stats_packet_d(d, slot, 1, p->l3_len);
 	if (unlikely(sync_master_on(cfg))) {
-		/* the count of ip_vs_in_hook; a call only on the packets that may sync (and on
-		 * every packet of a persistent connection, whose template is offered each time) */
+		/* the count of ip_vs_in_hook; a call only on the packets that may sync */
 		__u32 pkts = ++c->in_pkts;
-		f->sync = c->tpl != RVS_TPL_NONE || sync_due(cfg, pkts);
+		f->sync = sync_due(cfg, pkts);
 	}
 	return RVS_CONTINUE;
 }

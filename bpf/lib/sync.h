@@ -115,13 +115,19 @@ __rvs_inline void sync_emit(const struct rvs_conn *c, const union rvs_ckey *k, _
 	__builtin_memcpy(&ev->conn, c, sizeof(ev->conn));
 	ev->family = family;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
-	bpf_ringbuf_submit(ev, 0);
+	/* rvsd's reader looks every 20 ms (the kernel's master waits as long); a wakeup per
+	 * record would cost more than the record. It is woken when the ring fills up. */
+	__u64 queued = bpf_ringbuf_query(&rvs_sync_ring, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(ev, queued > RVS_SYNC_RING_BYTES / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	if (cnt)
 		cnt->events++;
 }
 
 /* The offer of an entry on its pkts-th packet, then of its template, whose own count goes
- * up by one with every offer (ip_vs_sync_conn's "control" loop). */
+ * up by one with every offer (ip_vs_sync_conn's "control" loop). The packet path offers
+ * only on the packets that may sync the entry (sync_due), on new entries and on state
+ * changes; the kernel also offers the template on every other packet of its children,
+ * which would cost a lookup and a ring record per packet here (docs/sync.md). */
 __rvs_inline void sync_offer_entry(const struct rvs_config *cfg, struct rvs_conn *c,
 				   const union rvs_ckey *k, __u8 family, __u32 pkts, __u8 proto,
 				   const __u32 *caddr, const __u32 *vaddr, __u16 vport, __u64 now)

@@ -193,8 +193,10 @@ impl Table {
                 }
                 self.expire_now(now, id);
             } else {
+                let before = self.conns.get(id).map(|c| c.state);
                 let f = self.conn_in(now, id, pkt, false);
-                self.sync_in(now, id);
+                let changed = self.conns.get(id).map(|c| c.state) != before;
+                self.sync_in(now, id, changed);
                 return Verdict::Forward(f);
             }
         }
@@ -213,7 +215,7 @@ impl Table {
         match self.schedule(now, sid, proto, pkt) {
             Ok(Some(id)) => {
                 let f = self.conn_in(now, id, pkt, true);
-                self.sync_in(now, id);
+                self.sync_in(now, id, true);
                 if self.conns.get(id).is_some_and(|c| c.one_packet) {
                     self.release(id, false);
                 }
@@ -271,8 +273,9 @@ impl Table {
     }
 
     /// The master's sync offer after an inbound packet (`ip_vs_in_hook`): one-packet
-    /// entries count as at the threshold, others by their packet count.
-    fn sync_in(&mut self, now: Millis, id: ConnId) {
+    /// entries count as at the threshold, others by their packet count. `event`: the
+    /// packet made the entry or changed its state (its template is offered then too).
+    fn sync_in(&mut self, now: Millis, id: ConnId, event: bool) {
         if self.sync_master().is_none() {
             return;
         }
@@ -284,7 +287,7 @@ impl Table {
         } else {
             c.in_pkts
         };
-        self.sync_conn(now, id, pkts);
+        self.sync_conn(now, id, pkts, event);
     }
 
     fn process_out(&mut self, now: Millis, pkt: &Packet) -> Verdict {
@@ -791,7 +794,7 @@ impl Table {
                 // Children still live: try again in a minute (and tell the backups).
                 self.conns.rearm(id, now, CONTROL_REARM_MS);
                 let threshold = self.sync_params().threshold as u64;
-                self.sync_conn(now, id, threshold);
+                self.sync_conn(now, id, threshold, true);
                 continue;
             }
             self.release(id, false);

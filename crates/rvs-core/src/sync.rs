@@ -452,6 +452,18 @@ pub fn sync_needed(
     true
 }
 
+/// Whether the `pkts`-th packet of an entry whose state did not change may sync it: the
+/// packet rule of [`sync_needed`] alone (the XDP fast path's cheap test, `sync_due`).
+pub fn sync_due(p: &SyncParams, pkts: u32) -> bool {
+    if p.refresh_period > 0 {
+        return true;
+    }
+    if p.period > 0 {
+        return pkts % p.period == p.threshold;
+    }
+    pkts == p.threshold
+}
+
 /// Which of the model's entries a master sends (the planes whose entries live in the
 /// table: the proxy plane sends only templates, because a relayed connection cannot move
 /// to another machine).
@@ -708,11 +720,16 @@ impl Table {
     }
 
     /// `ip_vs_sync_conn`: offers an entry on its `pkts`-th inbound packet, then its
-    /// controlling template (whose own packet count goes up by one each time).
-    pub(crate) fn sync_conn(&mut self, now: Millis, id: ConnId, pkts: u64) {
+    /// controlling template (whose own packet count goes up by one each time). The
+    /// template is offered with the packets that may sync the entry ([`sync_due`]) and
+    /// with `event`s (a new entry, a state change); the kernel offers it with every packet
+    /// of its children, which changes nothing a backup ends up with but costs a data plane
+    /// a lookup per packet (docs/sync.md).
+    pub(crate) fn sync_conn(&mut self, now: Millis, id: ConnId, pkts: u64, event: bool) {
         let Some(scope) = self.sync.master else {
             return;
         };
+        let template_too = event || sync_due(&self.sync.params, pkts as u32);
         let mut cur = Some((id, pkts));
         while let Some((id, pkts)) = cur {
             let Some(c) = self.conns.get(id) else {
@@ -741,7 +758,7 @@ impl Table {
                     }
                 }
             }
-            cur = control.and_then(|t| {
+            cur = control.filter(|_| template_too).and_then(|t| {
                 let tc = self.conns.get_mut(t)?;
                 tc.in_pkts += 1;
                 Some((t, tc.in_pkts))

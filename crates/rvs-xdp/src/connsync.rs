@@ -281,6 +281,9 @@ pub struct Reader {
 
 /// Records read before they are handed over at once.
 const BATCH: usize = 256;
+/// How often the ring is read: the packet path wakes the reader only when the ring is
+/// half full (a wakeup per record would cost the packet path more than the record).
+const POLL_MS: i32 = 20;
 
 impl Reader {
     pub fn start(
@@ -321,8 +324,8 @@ fn read(
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: poll on one valid descriptor for at most 100 ms.
-        unsafe { libc::poll(&mut pfd, 1, 100) };
+        // SAFETY: poll on one valid descriptor for at most POLL_MS.
+        unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
         dests.clear(); // slots may be reused between wake-ups
         while let Some(item) = ring.next() {
             if item.len() < size_of::<abi::SyncEvent>() {

@@ -174,9 +174,19 @@ fn the_packet_path_offers_what_the_model_offers() {
         want.extend(model.take_sync_out().0);
     }
     let have = drained(&rig, &got);
+    // the scenario exercises every rule: templates, the threshold and the period, a
+    // closing state, UDP
+    let count = |f: &dyn Fn(&SyncEntry) -> bool| want.iter().filter(|e| f(e)).count();
+    assert!(count(&|e| e.is_template()) >= 4, "{want:?}");
     assert!(
-        want.len() > 60,
-        "the scenario offers templates with every packet"
+        count(&|e| !e.is_template() && e.proto == 6 && e.state == 1) >= 3,
+        "{want:?}"
+    );
+    assert_eq!(count(&|e| e.state == 4), 1, "FIN_WAIT at once");
+    assert_eq!(
+        count(&|e| e.proto == 17),
+        2,
+        "UDP on the 3rd and 53rd datagram"
     );
     let want: Vec<_> = want.iter().map(view).collect();
     let have: Vec<_> = have.iter().map(view).collect();
