@@ -14,7 +14,6 @@ pub mod epilog;
 pub mod plan;
 pub mod probe;
 pub mod reload;
-pub mod script;
 pub mod sink;
 pub mod supervisor;
 

@@ -16,9 +16,9 @@ use crate::epilog::Next;
 use crate::plan::{plan, CheckerPlan};
 use crate::probe;
 use crate::reload::ReloadReport;
-use crate::script::ScriptEnv;
 use crate::sink::{apply_action, TableSink};
 use rvs_keepalived::Config;
+use rvs_script::ScriptEnv;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -204,7 +204,7 @@ impl Supervisor {
             }
         }
         for mut c in children {
-            let _ = crate::script::wait_or_kill(&mut c, scripts).await;
+            let _ = rvs_script::wait_or_kill(&mut c, scripts).await;
         }
         self.settle().await;
     }
