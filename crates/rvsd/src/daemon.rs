@@ -1,7 +1,12 @@
-//! The daemon's state and the dispatch of control requests.
+//! The daemon's state, the dispatch of control requests and the one writer of the table.
+//!
+//! Every change to the table, whoever asks for it (a control request, `--restore`,
+//! keepalived.conf and its health checks), is a [`Change`] that goes through
+//! [`Daemon::write`]: lock the table, apply, bring the data plane in line, report the
+//! errno the kernel would.
 
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
-use rvs_core::{Errno, Millis, Table};
+use rvs_core::{Change, Errno, Millis, Table, TableError};
 use rvs_dataplane::{DataPlane, Shared};
 use std::sync::{Arc, MutexGuard, OnceLock};
 
@@ -23,6 +28,37 @@ pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 /// Gives the current state of every health checker. Called with the table locked: it
 /// must not lock the table itself.
 pub type CheckerSource = Box<dyn Fn() -> Vec<CheckerStatus> + Send + Sync>;
+
+/// Why a change was not made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The table refused it, as the kernel would (the errno picks ipvsadm's message).
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Table(t) => t.into(),
+        }
+    }
+}
+
+/// The table, locked for a run of changes and reads.
+struct Writer<'a> {
+    table: MutexGuard<'a, Table>,
+    /// A change was applied: the data plane must follow.
+    changed: bool,
+}
+
+impl Writer<'_> {
+    fn apply(&mut self, c: &Change) -> Result<(), ChangeError> {
+        self.table.apply(c)?;
+        self.changed = true;
+        Ok(())
+    }
+}
 
 fn error(errno: Errno, message: &str) -> Reply {
     Reply::Error(ApiError {
@@ -73,11 +109,10 @@ impl Daemon {
         let _ = self.facts.set(source);
     }
 
-    /// Serves one request.
+    /// Serves one request: queries read the table, changes go through the writer; a batch
+    /// is served under one lock with one data-plane sync.
     pub fn handle(&self, req: Request) -> Reply {
-        let mut table = self.table();
-        let mutation = req.is_mutation();
-        let reply = match req {
+        self.write(|w| match req {
             Request::Batch(reqs) => Reply::Batch(
                 reqs.into_iter()
                     .map(|r| match r {
@@ -85,26 +120,42 @@ impl Daemon {
                             errno: None,
                             message: "nested batch".into(),
                         }),
-                        r => self.apply(&mut table, r),
+                        r => self.serve(w, r),
                     })
                     .collect(),
             ),
-            r => self.apply(&mut table, r),
-        };
-        if mutation {
-            self.plane.sync(&table);
-        }
-        reply
+            r => self.serve(w, r),
+        })
     }
 
-    fn apply(&self, t: &mut Table, req: Request) -> Reply {
-        fn done(r: Result<impl Sized, rvs_core::TableError>) -> Reply {
-            match r {
-                Ok(_) => Reply::Ok,
-                Err(e) => Reply::Error(e.into()),
-            }
+    /// Applies `changes` in order and returns each one's outcome; a failed change does
+    /// not stop the ones after it. Used for changes that do not come from the control
+    /// socket (keepalived.conf and its health checks).
+    pub fn apply(&self, changes: &[Change]) -> Vec<Result<(), ChangeError>> {
+        self.write(|w| changes.iter().map(|c| w.apply(c)).collect())
+    }
+
+    /// The one writer of the table: locks it, lets `f` apply changes ([`Writer::apply`])
+    /// and read it, then brings the data plane in line once if anything changed.
+    fn write<R>(&self, f: impl FnOnce(&mut Writer<'_>) -> R) -> R {
+        let mut w = Writer {
+            table: self.table(),
+            changed: false,
+        };
+        let r = f(&mut w);
+        if w.changed {
+            self.plane.sync(&w.table);
         }
+        r
+    }
+
+    fn serve(&self, w: &mut Writer<'_>, req: Request) -> Reply {
+        let t = &mut w.table;
         match req {
+            Request::Change(c) => match w.apply(&c) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::Error(e.into()),
+            },
             Request::Info => Reply::Info(t.info()),
             Request::ListServices { key } => {
                 let mut list = t.snapshot();
@@ -126,27 +177,10 @@ impl Daemon {
                 let (stats, rates) = t.global_stats();
                 Reply::GlobalStats { stats, rates }
             }
-            Request::AddService(cfg) => done(t.add_service(cfg)),
-            Request::EditService(cfg) => done(t.edit_service(cfg)),
-            Request::DelService(key) => done(t.del_service(&key)),
-            Request::Flush => {
-                t.flush();
-                Reply::Ok
-            }
-            Request::Zero(key) => done(t.zero(key.as_ref())),
-            Request::AddDest { svc, dest } => done(t.add_dest(&svc, dest)),
-            Request::EditDest { svc, dest } => done(t.edit_dest(&svc, dest)),
-            Request::DelDest { svc, addr, port } => done(t.del_dest(&svc, addr, port)),
-            Request::SetTimeouts { tcp, tcpfin, udp } => {
-                t.set_timeouts(tcp, tcpfin, udp);
-                Reply::Ok
-            }
             Request::GetTimeouts => {
                 let (tcp, tcpfin, udp) = t.timeouts.triple();
                 Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
             }
-            Request::StartDaemon(cfg) => done(t.start_daemon(cfg)),
-            Request::StopDaemon { master } => done(t.stop_daemon(master)),
             Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
