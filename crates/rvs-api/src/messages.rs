@@ -49,6 +49,15 @@ impl Request {
 pub struct ApiError {
     pub errno: Option<Errno>,
     pub message: String,
+    /// The data plane refused the change (`DataPlane::admit`): `message` names the plane
+    /// and what it does not serve, and is what `rvsadm` prints; `errno` is EOPNOTSUPP.
+    /// Absent on the wire when false (replies of earlier versions read as not refused).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refused: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl From<rvs_core::TableError> for ApiError {
@@ -56,6 +65,7 @@ impl From<rvs_core::TableError> for ApiError {
         ApiError {
             errno: Some(e.errno),
             message: e.detail,
+            refused: false,
         }
     }
 }

@@ -76,12 +76,13 @@ fn change_op(change: &Change) -> Op {
     }
 }
 
-/// ipvsadm's text for a failed call: its own table, else the errno's `strerror`; a
-/// failure without errno (a protocol-level refusal) prints rvsd's message.
+/// ipvsadm's text for a failed call: its own table, else the errno's `strerror`. A
+/// change the data plane refused, and a failure without errno (a protocol-level refusal),
+/// print rvsd's message: ipvsadm has no words for them.
 pub fn error_text(op: Op, e: &ApiError) -> String {
     match e.errno {
-        Some(errno) => ipvs_strerror(op, errno).to_string(),
-        None => e.message.clone(),
+        Some(errno) if !e.refused => ipvs_strerror(op, errno).to_string(),
+        _ => e.message.clone(),
     }
 }
 

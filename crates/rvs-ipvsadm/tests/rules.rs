@@ -123,6 +123,7 @@ impl Scripted {
             return Reply::Error(ApiError {
                 errno: Some(errno),
                 message: "refused".into(),
+                refused: false,
             });
         }
         match req {

@@ -2,12 +2,12 @@
 //!
 //! Every change to the table, whoever asks for it (a control request, `--restore`,
 //! keepalived.conf and its health checks), is a [`Change`] that goes through
-//! [`Daemon::write`]: lock the table, apply, bring the data plane in line, report the
-//! errno the kernel would.
+//! one writer: lock the table, let the data plane admit it ([`DataPlane::admit`]), apply
+//! it, bring the data plane in line, report the errno the kernel would.
 
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
 use rvs_core::{Change, Errno, Millis, Table, TableError};
-use rvs_dataplane::{DataPlane, Shared};
+use rvs_dataplane::{DataPlane, Refusal, Shared};
 use std::sync::{Arc, MutexGuard, OnceLock};
 
 /// How often timers, scheduler housekeeping and the trash run.
@@ -32,6 +32,9 @@ pub type CheckerSource = Box<dyn Fn() -> Vec<CheckerStatus> + Send + Sync>;
 /// Why a change was not made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
+    /// The data plane cannot serve it ([`DataPlane::admit`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The table refused it, as the kernel would (the errno picks ipvsadm's message).
     #[error(transparent)]
     Table(#[from] TableError),
@@ -40,6 +43,11 @@ pub enum ChangeError {
 impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> Self {
         match e {
+            ChangeError::Refused(r) => ApiError {
+                errno: Some(Errno::NotSupported),
+                message: r.to_string(),
+                refused: true,
+            },
             ChangeError::Table(t) => t.into(),
         }
     }
@@ -48,12 +56,15 @@ impl From<ChangeError> for ApiError {
 /// The table, locked for a run of changes and reads.
 struct Writer<'a> {
     table: MutexGuard<'a, Table>,
+    plane: &'a dyn DataPlane,
     /// A change was applied: the data plane must follow.
     changed: bool,
 }
 
 impl Writer<'_> {
+    /// The plane admits the change, the table applies it.
     fn apply(&mut self, c: &Change) -> Result<(), ChangeError> {
+        self.plane.admit(c)?;
         self.table.apply(c)?;
         self.changed = true;
         Ok(())
@@ -64,6 +75,7 @@ fn error(errno: Errno, message: &str) -> Reply {
     Reply::Error(ApiError {
         errno: Some(errno),
         message: message.to_string(),
+        refused: false,
     })
 }
 
@@ -119,6 +131,7 @@ impl Daemon {
                         Request::Batch(_) => Reply::Error(ApiError {
                             errno: None,
                             message: "nested batch".into(),
+                            refused: false,
                         }),
                         r => self.serve(w, r),
                     })
@@ -140,6 +153,7 @@ impl Daemon {
     fn write<R>(&self, f: impl FnOnce(&mut Writer<'_>) -> R) -> R {
         let mut w = Writer {
             table: self.table(),
+            plane: &*self.plane,
             changed: false,
         };
         let r = f(&mut w);
