@@ -223,3 +223,86 @@ impl Daemon {
         self.table().estimate();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::{DestConfig, Forward, Protocol, ServiceConfig, ServiceKey};
+    use rvs_dataplane::Unserved;
+    use std::sync::Mutex;
+
+    /// A plane that refuses tunnelling and records the table it is synced with (the
+    /// number of real servers of each sync).
+    struct Recorder(Arc<Mutex<Vec<usize>>>);
+
+    impl DataPlane for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        fn sync(&self, table: &Table) {
+            let n = table
+                .services()
+                .map(|(id, _)| table.dests_of(id).iter().count())
+                .sum();
+            self.0.lock().unwrap().push(n);
+        }
+        fn unserved_dest(&self, d: &DestConfig) -> Option<Unserved> {
+            (d.forward == Forward::Tunnel).then_some(Unserved::Forward(Forward::Tunnel))
+        }
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn dest(last: u8, forward: Forward) -> Change {
+        Change::AddDest {
+            svc: key(),
+            dest: DestConfig::new([10, 0, 0, last].into(), 80).with_forward(forward),
+        }
+    }
+
+    #[test]
+    fn the_writer_admits_applies_and_syncs_the_plane_once_per_run() {
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let d = Daemon::new(
+            Arc::new(Shared::new(Table::new())),
+            Box::new(Recorder(syncs.clone())),
+        );
+        assert_eq!(*syncs.lock().unwrap(), [0], "the start syncs once");
+        let results = d.apply(&[
+            Change::AddService(ServiceConfig::new(key())),
+            dest(2, Forward::Masq),
+            dest(3, Forward::Tunnel),
+            dest(2, Forward::Masq),
+            dest(4, Forward::Route),
+        ]);
+        assert_eq!(results[..2], [Ok(()), Ok(())]);
+        assert_eq!(
+            results[2].as_ref().unwrap_err().to_string(),
+            "the recorder data plane does not serve tunnelling (-i, TUN)"
+        );
+        assert!(matches!(
+            &results[3],
+            Err(ChangeError::Table(e)) if e.errno == Errno::Exists
+        ));
+        assert_eq!(results[4], Ok(()));
+        assert_eq!(
+            *syncs.lock().unwrap(),
+            [0, 2],
+            "one sync after the run, with what was applied"
+        );
+        // Nothing applied: no sync. A refusal answers with the plane's message.
+        let r = d.handle(Request::Change(dest(5, Forward::Tunnel)));
+        let Reply::Error(e) = r else { panic!("{r:?}") };
+        assert!(e.refused);
+        assert_eq!(e.errno, Some(Errno::NotSupported));
+        assert_eq!(*syncs.lock().unwrap(), [0, 2]);
+        assert_eq!(d.handle(Request::Change(dest(5, Forward::Masq))), Reply::Ok);
+        assert_eq!(*syncs.lock().unwrap(), [0, 2, 3]);
+    }
+}
