@@ -6,6 +6,7 @@
 
 use crate::engine::{CheckerId, CheckerRun, Engine, RsRun, VsRun};
 use crate::plan::{ProbeSpec, RsPlan, VsPlan};
+use rvs_keepalived::pool::pair;
 
 /// Which probe loops a reload starts and stops (the others go on).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,29 +19,17 @@ pub struct ReloadReport {
 impl Engine {
     pub fn reload(&mut self, plans: Vec<VsPlan>) -> ReloadReport {
         let mut report = ReloadReport::default();
-        let mut old: Vec<Option<VsRun>> = std::mem::take(&mut self.vss)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let paired = pair(std::mem::take(&mut self.vss), &plans, |o, p| {
+            o.plan.id == p.id
+        });
         // Virtual servers that left the configuration.
-        for slot in old.iter_mut() {
-            if plans
-                .iter()
-                .any(|p| slot.as_ref().is_some_and(|o| o.plan.id == p.id))
-            {
-                continue;
-            }
-            let o = slot.take().expect("not matched yet");
-            report.stopped.extend(ids(&o));
+        for o in &paired.left {
+            report.stopped.extend(ids(o));
         }
         let mut next: Vec<(VsRun, Vec<usize>, bool)> = Vec::new();
-        for plan in plans {
-            let found = old
-                .iter()
-                .position(|o| o.as_ref().is_some_and(|o| o.plan.id == plan.id));
-            match found {
-                Some(oi) => {
-                    let o = old[oi].take().expect("position found it");
+        for (plan, o) in plans.into_iter().zip(paired.kept) {
+            match o {
+                Some(o) => {
                     let (vs, fresh_rs) = self.migrate_vs(o, plan, &mut report);
                     next.push((vs, fresh_rs, false));
                 }
@@ -72,32 +61,22 @@ impl Engine {
 
     fn migrate_vs(
         &mut self,
-        mut o: VsRun,
+        o: VsRun,
         plan: VsPlan,
         report: &mut ReloadReport,
     ) -> (VsRun, Vec<usize>) {
+        let paired = pair(o.rss, &plan.rss, |r, p| {
+            r.plan.addr == p.addr && r.plan.port == p.port
+        });
         // Real servers that left.
-        for rs in &o.rss {
-            if !plan
-                .rss
-                .iter()
-                .any(|p| p.addr == rs.plan.addr && p.port == rs.plan.port)
-            {
-                report.stopped.extend(rs.checkers.iter().map(|c| c.id));
-            }
+        for rs in &paired.left {
+            report.stopped.extend(rs.checkers.iter().map(|c| c.id));
         }
         let mut rss = Vec::new();
         let mut fresh = Vec::new();
-        for (ri, rp) in plan.rss.iter().enumerate() {
-            let pos = o
-                .rss
-                .iter()
-                .position(|r| r.plan.addr == rp.addr && r.plan.port == rp.port);
-            match pos {
-                Some(p) => {
-                    let old_rs = o.rss.swap_remove(p);
-                    rss.push(self.migrate_rs(old_rs, rp.clone(), report));
-                }
+        for (ri, (rp, old)) in plan.rss.iter().zip(paired.kept).enumerate() {
+            match old {
+                Some(old_rs) => rss.push(self.migrate_rs(old_rs, rp.clone(), report)),
                 None => {
                     let rs = self.new_rs(rp.clone());
                     report.started.extend(rs.checkers.iter().map(|c| c.id));

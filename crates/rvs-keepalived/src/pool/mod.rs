@@ -16,6 +16,8 @@
 
 mod reload;
 
+pub use reload::{pair, Paired};
+
 use crate::config::Config;
 use crate::lvs::VsTarget;
 use crate::ops::{desired_vs, service_keys};
@@ -263,14 +265,6 @@ impl Pool {
             self.vs_going_down(vi, true, &mut out);
         }
         out
-    }
-
-    /// The names of the virtual servers and their quorum state, for logs and tests.
-    pub fn quorum(&self) -> Vec<(&str, bool)> {
-        self.vss
-            .iter()
-            .map(|v| (v.plan.name.as_str(), v.quorum_up))
-            .collect()
     }
 
     fn rs_mut(&mut self, s: ServerRef) -> Option<&mut RsRun> {

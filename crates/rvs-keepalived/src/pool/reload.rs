@@ -15,6 +15,33 @@ use crate::config::Config;
 use rvs_core::{Change, DestConfig, ServiceKey};
 use std::collections::HashSet;
 
+/// A reload's pairing of old and new (keepalived's `vs_iseq`, `rs_iseq`): each new item
+/// gets the first old item of the same identity not taken yet; `left` holds the old items
+/// whose identity is gone from the new list, in their order. The checkers
+/// (`rvs_check::Engine::reload`) and the pool pair the same way.
+pub struct Paired<O> {
+    /// One per new item, in the new order.
+    pub kept: Vec<Option<O>>,
+    pub left: Vec<O>,
+}
+
+pub fn pair<O, N>(old: Vec<O>, new: &[N], same: impl Fn(&O, &N) -> bool) -> Paired<O> {
+    let (left, rest): (Vec<O>, Vec<O>) = old
+        .into_iter()
+        .partition(|o| !new.iter().any(|n| same(o, n)));
+    let mut rest: Vec<Option<O>> = rest.into_iter().map(Some).collect();
+    let kept = new
+        .iter()
+        .map(|n| {
+            let i = rest
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| same(o, n)))?;
+            rest[i].take()
+        })
+        .collect();
+    Paired { kept, left }
+}
+
 impl Pool {
     /// Applies a new configuration; `health` is every real server's state as the
     /// checkers see it under the new configuration.
@@ -28,19 +55,11 @@ impl Pool {
             .iter()
             .flat_map(|p| p.services.iter().map(|s| s.key))
             .collect();
-        let mut old: Vec<Option<VsRun>> = std::mem::take(&mut self.vss)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let paired = pair(std::mem::take(&mut self.vss), &plans, |o, p| {
+            o.plan.id == p.id
+        });
         // Virtual servers that left the configuration go first.
-        for slot in old.iter_mut() {
-            if plans
-                .iter()
-                .any(|p| slot.as_ref().is_some_and(|o| o.plan.id == p.id))
-            {
-                continue;
-            }
-            let o = slot.take().expect("not matched yet");
+        for o in paired.left {
             self.vss = vec![o];
             for ri in 0..self.vss[0].rss.len() {
                 self.clear_rs(0, ri, false, &mut out);
@@ -53,13 +72,9 @@ impl Pool {
             }
         }
         let mut next: Vec<(VsRun, Vec<usize>, bool)> = Vec::new();
-        for (vi, plan) in plans.into_iter().enumerate() {
-            let found = old
-                .iter()
-                .position(|o| o.as_ref().is_some_and(|o| o.plan.id == plan.id));
-            match found {
-                Some(oi) => {
-                    let o = old[oi].take().expect("position found it");
+        for (vi, (plan, o)) in plans.into_iter().zip(paired.kept).enumerate() {
+            match o {
+                Some(o) => {
                     let (vs, fresh) = self.migrate_vs(o, plan, vi, &keep, health, &mut out);
                     next.push((vs, fresh, false));
                 }
@@ -107,18 +122,16 @@ impl Pool {
         out: &mut Vec<Effect>,
     ) -> (VsRun, Vec<usize>) {
         let old_keys: Vec<ServiceKey> = o.plan.services.iter().map(|s| s.key).collect();
+        let paired = pair(std::mem::take(&mut o.rss), &plan.rss, |r, p| {
+            r.plan.addr == p.addr && r.plan.port == p.port
+        });
         // Real servers that left: deleted (even when inhibited), notify_down if alive.
-        self.vss = vec![o.clone()];
-        for (ri, rs) in o.rss.iter().enumerate() {
-            if !plan
-                .rss
-                .iter()
-                .any(|p| p.addr == rs.plan.addr && p.port == rs.plan.port)
-            {
-                self.clear_rs(0, ri, false, out);
-            }
+        o.rss = paired.left;
+        self.vss = vec![o];
+        for ri in 0..self.vss[0].rss.len() {
+            self.clear_rs(0, ri, false, out);
         }
-        o = self.vss.pop().expect("pushed above");
+        let o = self.vss.pop().expect("pushed above");
         // Services.
         for k in &old_keys {
             if !keep.contains(k) {
@@ -135,15 +148,10 @@ impl Pool {
         // not), with the weight the checkers now give them.
         let mut rss = Vec::new();
         let mut fresh = Vec::new();
-        for (ri, rp) in plan.rss.iter().enumerate() {
+        for (ri, (rp, old)) in plan.rss.iter().zip(paired.kept).enumerate() {
             let h = health.server(ServerRef { vs: vi, rs: ri });
-            let pos = o
-                .rss
-                .iter()
-                .position(|r| r.plan.addr == rp.addr && r.plan.port == rp.port);
-            match pos {
-                Some(p) => {
-                    let mut rs = o.rss.swap_remove(p);
+            match old {
+                Some(mut rs) => {
                     rs.plan = rp.clone();
                     rs.weight = h.weight;
                     rss.push(rs);
