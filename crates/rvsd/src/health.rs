@@ -110,13 +110,6 @@ pub struct HealthChecks {
     applier: JoinHandle<()>,
 }
 
-/// What a reload did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reloaded {
-    /// The checkers' side: probe loops kept, started, stopped.
-    pub checkers: ReloadReport,
-}
-
 impl HealthChecks {
     /// Admits the configuration ([`admit`]), puts its services in the table, starts the
     /// checkers and makes them the daemon's `Status` checkers. Returns once the services
@@ -150,15 +143,20 @@ impl HealthChecks {
     }
 
     /// Runs a new configuration: only what changed reaches the table; unchanged checkers
-    /// keep their state and their probe loop. Returns once the changes are in the table.
+    /// keep their state and their probe loop. Returns once the changes are in the table,
+    /// with the probe loops kept, started and stopped.
     ///
     /// # Errors
     /// What the data plane does not serve; the running configuration stays.
-    pub async fn reload(&self, cfg: &Config, plane: &dyn DataPlane) -> Result<Reloaded, LoadError> {
+    pub async fn reload(
+        &self,
+        cfg: &Config,
+        plane: &dyn DataPlane,
+    ) -> Result<ReloadReport, LoadError> {
         admit(cfg, plane)?;
-        let checkers = self.sup.reload(cfg);
+        let report = self.sup.reload(cfg);
         self.settle().await;
-        Ok(Reloaded { checkers })
+        Ok(report)
     }
 
     /// Every checker's state, for `rvsadm --status`.

@@ -44,7 +44,6 @@ impl Checks {
             .reload(cfg, self.daemon.plane())
             .await
             .unwrap_or_else(|e| panic!("{e}"))
-            .checkers
     }
 }
 
