@@ -14,9 +14,10 @@ use crate::object::Build;
 use crate::reconcile::{self, MapState};
 use crate::{conns, neigh, stats, sweep};
 use rvs_core::{
-    ConnInfo, Counters, DestId, SchedKind, ServiceInfo, SyncEntry, SyncInstall, SyncSkip, Table,
+    ConnInfo, Counters, DestId, Protocol, SchedKind, ServiceConfig, ServiceInfo, ServiceKey,
+    SyncEntry, SyncInstall, SyncSkip, Table,
 };
-use rvs_dataplane::{DataPlane, Shared, SyncSink};
+use rvs_dataplane::{DataPlane, Shared, SyncSink, Unserved};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -186,7 +187,7 @@ impl Inner {
     #[doc(hidden)]
     pub fn reset_for_tests(&self) -> Result<()> {
         reconcile::wipe(&self.dir)?;
-        *self.state() = MapState::adopt(&self.dir, self.dir.build() == Build::Test)?;
+        *self.state() = MapState::adopt(&self.dir)?;
         *self.gc.lock().unwrap_or_else(|p| p.into_inner()) = Gc::default();
         self.baselines
             .lock()
@@ -248,7 +249,7 @@ impl XdpPlane {
         })?;
         let mut sysctls = Vec::new();
         let setup = attach_all(&mut dir, &opts, &mut sysctls)
-            .and_then(|attached| Ok((attached, MapState::adopt(&dir, opts.build == Build::Test)?)));
+            .and_then(|attached| Ok((attached, MapState::adopt(&dir)?)));
         let (attached, st) = match setup {
             Ok(v) => v,
             Err(e) => {
@@ -373,6 +374,23 @@ impl Drop for XdpPlane {
 impl DataPlane for XdpPlane {
     fn name(&self) -> &'static str {
         "xdp"
+    }
+
+    /// XDP runs before anything sets a firewall mark, so a fwmark service would never match
+    /// (the test build reads marks from a map); SCTP is not forwarded; the SIP persistence
+    /// engine is not implemented (its new flows would drop as `no_pe_data`).
+    fn unserved_service(&self, cfg: &ServiceConfig) -> Option<Unserved> {
+        match cfg.key {
+            ServiceKey::Fwmark { .. } if self.inner.opts.build != Build::Test => {
+                Some(Unserved::Fwmark)
+            }
+            ServiceKey::Addr {
+                proto: Protocol::Sctp,
+                ..
+            } => Some(Unserved::Sctp),
+            _ if cfg.pe.as_deref() == Some("sip") => Some(Unserved::SipPe),
+            _ => None,
+        }
     }
 
     fn sync(&self, table: &Table) {

@@ -4,8 +4,7 @@
 //! The sync id defaults to the instance's virtual router id (0 without one). The daemons
 //! are started and stopped through the daemon's own requests, as `ipvsadm` would.
 
-use rvs_api::{Reply, Request};
-use rvs_core::SyncDaemonConfig;
+use rvs_core::{Change, SyncDaemonConfig};
 use rvs_keepalived::Config;
 use rvs_vrrp::InstanceStates;
 use rvsd::Daemon;
@@ -123,15 +122,14 @@ fn start(d: &Daemon, cfg: &SyncDaemonConfig, master: bool) {
         ..cfg.clone()
     };
     let role = if master { "master" } else { "backup" };
-    match d.handle(Request::StartDaemon(cfg)) {
-        Reply::Ok => tracing::info!("lvs_sync_daemon: {role} started"),
-        Reply::Error(e) => tracing::error!("lvs_sync_daemon: starting the {role}: {}", e.message),
-        _ => {}
+    match d.apply(&[Change::StartDaemon(cfg)]).remove(0) {
+        Ok(()) => tracing::info!("lvs_sync_daemon: {role} started"),
+        Err(e) => tracing::error!("lvs_sync_daemon: starting the {role}: {e}"),
     }
 }
 
 fn stop(d: &Daemon, master: bool) {
-    if let Reply::Ok = d.handle(Request::StopDaemon { master }) {
+    if d.apply(&[Change::StopDaemon { master }]).remove(0).is_ok() {
         let role = if master { "master" } else { "backup" };
         tracing::info!("lvs_sync_daemon: {role} stopped");
     }

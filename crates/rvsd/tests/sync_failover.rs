@@ -340,10 +340,13 @@ impl Transfer {
     }
 }
 
+/// When a probe started and who answered it.
+type Probes = Arc<Mutex<Vec<(Instant, Option<String>)>>>;
+
 /// Short connections to a persistent service every 100 ms: who answered, when.
 struct Prober {
     stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<(Instant, Option<String>)>>>,
+    log: Probes,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 

@@ -55,16 +55,13 @@ pub struct MapState {
     /// Service slots whose lblc/lblcr caches must be cleared (the slot was freed or the
     /// scheduler rebound): the garbage collector does it.
     pub(crate) lblc_flush: Vec<u32>,
-    /// Build of the object, so test-only behaviour (fwmark) is not warned about there.
-    test_build: bool,
 }
 
 impl MapState {
     /// A fresh state, adopting the slots and VIPs found in the (pinned) maps.
-    pub fn adopt(dir: &Director, test_build: bool) -> Result<MapState> {
+    pub fn adopt(dir: &Director) -> Result<MapState> {
         let mut s = MapState {
             slots: Slots::adopt(dir)?,
-            test_build,
             ..Default::default()
         };
         for (k, _) in dir.maps.vips.dump(0).map_err(map_err("rvs_vips"))? {
@@ -130,25 +127,14 @@ pub fn reconcile(dir: &Director, st: &mut MapState, table: &Table) -> Result<usi
     let mut vips: HashSet<abi::VipKey> = HashSet::new();
     for (sid, svc) in table.services() {
         let key = svc.cfg.key;
+        // What the plane does not serve is refused before it reaches the table
+        // (`XdpPlane::unserved_service`); SCTP has no program path at all.
         if let ServiceKey::Addr {
             proto: Protocol::Sctp,
             ..
         } = key
         {
-            st.warn_once(format!("sctp {key}"), || {
-                format!("xdp data plane: {key} is not served: SCTP is not forwarded by XDP (the proxy does not either)")
-            });
             continue;
-        }
-        if key.is_fwmark() && !st.test_build {
-            st.warn_once(format!("fwm {key}"), || {
-                format!("xdp data plane: {key} never matches: XDP runs before any firewall mark is set, so fwmark services are not served here")
-            });
-        }
-        if svc.cfg.pe.is_some() {
-            st.warn_once(format!("pe {key}"), || {
-                format!("xdp data plane: {key}: the SIP persistence engine is not implemented in XDP; its new flows are dropped (reason no_pe_data)")
-            });
         }
         let Some(slot) = st.slots.claim_svc(&key) else {
             st.warn_once(format!("full {key}"), || {

@@ -399,6 +399,13 @@ impl Rvsd {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Panics with rvsd's log if it has exited.
+    pub fn running(&mut self) {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            panic!("rvsd exited ({st}): {}", self.log_text());
+        }
+    }
+
     pub fn adm(&self, args: &str) -> String {
         let o = Command::new(&self.rvsadm)
             .arg("--socket")
