@@ -27,12 +27,15 @@ use xdp_lab::*;
 const VIP: &str = "10.70.1.100";
 const GW: &str = "10.70.2.254";
 
-fn conf(priority: u8) -> String {
+/// The directors' keepalived.conf: VRRP, `lvs_sync_daemon` when `sync`, the services
+/// (the DR transfer service scheduled by `sched`).
+fn conf(priority: u8, sync: bool, sched: &str) -> String {
     let state = if priority > 100 { "MASTER" } else { "BACKUP" };
     let rs = |addr: &str, port: u16| format!("  real_server {addr} {port} {{\n   weight 1\n  }}\n");
     let vs = |port: u16, kind: &str, persist: bool, servers: &[(&str, u16)]| {
+        let algo = if port == 9000 { sched } else { "rr" };
         let mut s = format!(
-            "virtual_server {VIP} {port} {{\n lb_algo rr\n lb_kind {kind}\n protocol TCP\n"
+            "virtual_server {VIP} {port} {{\n lb_algo {algo}\n lb_kind {kind}\n protocol TCP\n"
         );
         if persist {
             s.push_str(" persistence_timeout 300\n");
@@ -43,8 +46,13 @@ fn conf(priority: u8) -> String {
         s.push_str("}\n");
         s
     };
+    let global = if sync {
+        "global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n"
+    } else {
+        ""
+    };
     format!(
-        "global_defs {{\n lvs_sync_daemon eth0 VI_1\n}}\n\
+        "{global}\
          vrrp_instance VI_1 {{\n state {state}\n interface eth0\n virtual_router_id 51\n \
          priority {priority}\n advert_int 1\n virtual_ipaddress {{\n  {VIP}/24 dev eth0\n  \
          {GW}/24 dev eth1\n }}\n}}\n{}{}{}{}",
@@ -438,42 +446,72 @@ fn links(lab: &Lab, node: &str, up: bool) {
     }
 }
 
-#[test]
-fn flows_survive_failover_and_the_move_back_byte_exact() {
-    if !prerequisites("sync failover") {
-        return;
+/// Both directors running, d1 the VRRP master; fields drop in order (rvsd first, the
+/// namespaces last).
+struct Directors {
+    d1: Rvsd,
+    d2: Rvsd,
+    _servers: Servers,
+    _pins: (Pins, Pins),
+    _tmp: Scratch,
+    lab: Lab,
+}
+
+fn directors(name: &str, sync: bool, sched: &str, extra: &[&str]) -> Option<Directors> {
+    if !prerequisites(name) {
+        return None;
     }
     let mut lab = Lab::new();
-    let tmp = Scratch::new("sync-failover");
+    let tmp = Scratch::new(name);
     topology(&mut lab, &tmp.0);
     let mut servers = Servers::new();
-    for (ns, name, addr) in [("r1", "r1", "10.70.1.11"), ("r2", "r2", "10.70.1.12")] {
-        servers.listen(&lab, ns, &format!("{VIP}:80"), name_server, name);
-        servers.listen(&lab, ns, &format!("{VIP}:9000"), stream_server, name);
-        let _ = addr;
+    for r in ["r1", "r2"] {
+        servers.listen(&lab, r, &format!("{VIP}:80"), name_server, leak(r));
+        servers.listen(&lab, r, &format!("{VIP}:9000"), stream_server, leak(r));
     }
-    for (ns, name, addr) in [("r3", "r3", "10.70.2.13"), ("r4", "r4", "10.70.2.14")] {
-        servers.listen(&lab, ns, &format!("{addr}:80"), name_server, name);
-        servers.listen(&lab, ns, &format!("{addr}:9000"), stream_server, name);
+    for (r, addr) in [("r3", "10.70.2.13"), ("r4", "10.70.2.14")] {
+        servers.listen(&lab, r, &format!("{addr}:80"), name_server, leak(r));
+        servers.listen(&lab, r, &format!("{addr}:9000"), stream_server, leak(r));
     }
-    let (pins1, pins2) = (Pins::new("d1"), Pins::new("d2"));
+    let pins = (Pins::new("d1"), Pins::new("d2"));
     let start = |node: &str, prio: u8, pins: &Pins| {
         let f = tmp.0.join(format!("{node}.conf"));
-        std::fs::write(&f, conf(prio)).unwrap();
+        std::fs::write(&f, conf(prio, sync, sched)).unwrap();
         let f = f.display().to_string();
         let dir = tmp.0.join(node);
         std::fs::create_dir_all(&dir).unwrap();
-        Rvsd::start(&lab, node, &dir, &pins.0, &["eth0", "eth1"], &["-f", &f])
+        let mut args = vec!["-f", f.as_str()];
+        args.extend_from_slice(extra);
+        Rvsd::start(&lab, node, &dir, &pins.0, &["eth0", "eth1"], &args)
     };
-    let d1 = start("d1", 150, &pins1);
-    let d2 = start("d2", 100, &pins2);
+    let d1 = start("d1", 150, &pins.0);
+    let d2 = start("d2", 100, &pins.1);
     wait_for(15, "d1 to become master", || has_vip(&lab, "d1"));
     assert!(!has_vip(&lab, "d2"));
+    Some(Directors {
+        d1,
+        d2,
+        _servers: servers,
+        _pins: pins,
+        _tmp: tmp,
+        lab,
+    })
+}
 
-    let dr = Transfer::start(&lab, &format!("{VIP}:9000"));
-    let nat = Transfer::start(&lab, &format!("{VIP}:8080"));
-    let p_dr = Prober::start(&lab, &format!("{VIP}:80"));
-    let p_nat = Prober::start(&lab, &format!("{VIP}:8081"));
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+#[test]
+fn flows_survive_failover_and_the_move_back_byte_exact() {
+    let Some(ds) = directors("sync failover", true, "rr", &[]) else {
+        return;
+    };
+    let (lab, d1, d2) = (&ds.lab, &ds.d1, &ds.d2);
+    let dr = Transfer::start(lab, &format!("{VIP}:9000"));
+    let nat = Transfer::start(lab, &format!("{VIP}:8080"));
+    let p_dr = Prober::start(lab, &format!("{VIP}:80"));
+    let p_nat = Prober::start(lab, &format!("{VIP}:8081"));
     wait_for(10, "traffic", || {
         dr.received() > 200_000 && nat.received() > 200_000
     });
@@ -504,8 +542,8 @@ fn flows_survive_failover_and_the_move_back_byte_exact() {
     // The master dies.
     let died = Instant::now();
     let at_death = (dr.received(), nat.received());
-    links(&lab, "d1", false);
-    wait_for(15, "d2 to take over", || has_vip(&lab, "d2"));
+    links(lab, "d1", false);
+    wait_for(15, "d2 to take over", || has_vip(lab, "d2"));
     let takeover = died.elapsed();
     p_dr.wait_answers(5, Duration::from_secs(15));
     p_nat.wait_answers(5, Duration::from_secs(15));
@@ -513,13 +551,13 @@ fn flows_survive_failover_and_the_move_back_byte_exact() {
         dr.received() > at_death.0 + 200_000 && nat.received() > at_death.1 + 200_000
     });
     // A flow that only d2 has seen, to cross the move back.
-    let late = Transfer::start(&lab, &format!("{VIP}:9000"));
+    let late = Transfer::start(lab, &format!("{VIP}:9000"));
     wait_for(10, "the late transfer", || late.received() > 100_000);
     // d1 must hold it before it takes over again: it syncs as a backup meanwhile.
     let back = Instant::now();
-    links(&lab, "d1", true);
+    links(lab, "d1", true);
     wait_for(20, "d1 to take the addresses back", || {
-        has_vip(&lab, "d1") && !has_vip(&lab, "d2")
+        has_vip(lab, "d1") && !has_vip(lab, "d2")
     });
     let at_back = (dr.received(), nat.received(), late.received());
     wait_for(20, "the transfers to go on through d1", || {
@@ -564,5 +602,40 @@ fn flows_survive_failover_and_the_move_back_byte_exact() {
             "{what}: the persistent client changed server: {a:?}"
         );
     }
-    drop(servers);
+}
+
+/// Without connection sync: both directors schedule the DR service with mh (the same
+/// real server for a flow on both) and open entries for mid-flow segments (`sloppy_tcp`),
+/// so the new master picks up a transfer it never saw, to the same server. Without
+/// sloppy_tcp its first segment would find no entry and the new master's stack would
+/// reset the connection.
+#[test]
+fn mh_and_sloppy_tcp_take_over_dr_flows_without_state() {
+    let Some(ds) = directors(
+        "stateless takeover",
+        false,
+        "mh",
+        &["--sysctl", "sloppy_tcp=1"],
+    ) else {
+        return;
+    };
+    let (lab, d2) = (&ds.lab, &ds.d2);
+    let dr = Transfer::start(lab, &format!("{VIP}:9000"));
+    wait_for(10, "traffic", || dr.received() > 200_000);
+    assert!(
+        !d2.adm("-Lnc").contains(":9000 "),
+        "no sync: d2 knows nothing"
+    );
+    links(lab, "d1", false);
+    wait_for(15, "d2 to take over", || has_vip(lab, "d2"));
+    let at = dr.received();
+    wait_for(20, "the transfer to go on through d2", || {
+        dr.received() > at + 200_000
+    });
+    let l = d2.adm("-Lnc");
+    assert!(l.contains(":9000 "), "d2 made an entry mid-flow:\n{l}");
+    match dr.finish() {
+        Ok(n) => assert!(n > 400_000, "{n} bytes"),
+        Err(e) => panic!("DR transfer: {e}\n--- d2 log\n{}", d2.log_text()),
+    }
 }
