@@ -66,6 +66,10 @@ pub mod wire_state {
 pub const MAX_SYNC_TIMEOUT_S: u32 = u32::MAX / 2;
 /// The timeout of a template received without one (version 0): three minutes.
 pub const DEFAULT_TEMPLATE_TIMEOUT_S: u32 = 180;
+/// Entries the model's table holds before a backup refuses new ones (`table_full`): the
+/// XDP plane's default capacity. The kernel has no limit but memory; a backup fed by
+/// anyone on its segment needs one.
+pub const MODEL_CONN_MAX: usize = 1 << 20;
 
 /// One entry as the sync protocol carries it. Addresses of the three ends are of the same
 /// family (the kernel syncs no heterogeneous entries).
@@ -631,6 +635,9 @@ impl Table {
                 (SyncInstall::Updated, id)
             }
             None => {
+                if self.conns.len() >= MODEL_CONN_MAX {
+                    return Err(SyncSkip::TableFull);
+                }
                 let forward = self
                     .dests
                     .get(dest)
