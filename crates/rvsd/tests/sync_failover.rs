@@ -521,7 +521,7 @@ fn flows_survive_failover_and_the_move_back_byte_exact() {
         l.contains(":9000 ") && l.contains(":8080 ") && l.matches("10.70.1.50:0 ").count() >= 2
     };
     let t0 = Instant::now();
-    while !synced(&d2) {
+    while !synced(d2) {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "the backup does not hold the master's entries\n--- d1 -Lnc\n{}\n--- d2 -Lnc\n{}\n--- d1 status\n{}\n--- d2 status\n{}\n--- d1 log\n{}\n--- d2 log\n{}",
