@@ -22,6 +22,7 @@ pub mod snapshot;
 pub mod state;
 pub mod stats;
 pub mod sync;
+pub mod sysctl;
 pub mod table;
 pub mod types;
 pub mod vectors;

@@ -204,7 +204,7 @@ impl Table {
         let opens = match proto {
             Protocol::Tcp => !pkt.tcp.rst && (pkt.tcp.syn || self.sysctl.sloppy_tcp),
             Protocol::Udp => true,
-            Protocol::Sctp => pkt.sctp_init,
+            Protocol::Sctp => pkt.sctp_init || self.sysctl.sloppy_sctp,
         };
         if !opens {
             return Verdict::Pass;

@@ -33,6 +33,9 @@ pub struct Sysctl {
     pub conn_reuse_mode: u8,
     /// Any non-RST TCP segment (not only SYN) may open an entry.
     pub sloppy_tcp: bool,
+    /// Any SCTP chunk (not only INIT) may open an entry.
+    #[serde(default)]
+    pub sloppy_sctp: bool,
     /// Use the `secure_tcp` state tables.
     pub secure_tcp: bool,
     /// Connection hash size shown by `ipvsadm -L` is `1 << conn_tab_bits`.
@@ -46,6 +49,7 @@ impl Default for Sysctl {
             expire_quiescent_template: false,
             conn_reuse_mode: 1,
             sloppy_tcp: false,
+            sloppy_sctp: false,
             secure_tcp: false,
             conn_tab_bits: 12,
         }

@@ -615,3 +615,44 @@ fn rvsd_restore_file_serves_the_rules() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sysctls_are_shown_and_set_at_run_time() {
+    let d = Daemon::start();
+    let all = d.out(&["--sysctl", "all"]);
+    assert!(
+        all.contains("net.ipv4.vs.sync_threshold = 3\t50\n"),
+        "{all}"
+    );
+    assert!(all.contains("net.ipv4.vs.sloppy_tcp = 0\n"), "{all}");
+    d.ok(&["--sysctl", "net.ipv4.vs.sloppy_tcp=1"]);
+    d.ok(&["--sysctl", "sync_threshold=5 100"]);
+    assert_eq!(
+        d.out(&["--sysctl", "sloppy_tcp"]),
+        "net.ipv4.vs.sloppy_tcp = 1\n"
+    );
+    assert_eq!(
+        d.out(&["--sysctl", "sync_threshold"]),
+        "net.ipv4.vs.sync_threshold = 5\t100\n"
+    );
+    // refused as the kernel refuses it, nothing changed
+    for (args, why) in [
+        (
+            "sync_threshold=100 100",
+            "the threshold must be below the period",
+        ),
+        ("secure_tcp=7", "secure_tcp: 7 is not 0 to 3"),
+        ("no_such=1", "no sysctl \"no_such\""),
+    ] {
+        let (code, out, err) = d.run(&["--sysctl", args], "");
+        assert_eq!((code, out.as_str()), (255, ""), "{args}");
+        assert!(
+            err.starts_with(&format!("setting net.ipv4.vs.{args}: ")) && err.contains(why),
+            "{args}: {err}"
+        );
+    }
+    assert_eq!(
+        d.out(&["--sysctl", "sync_threshold"]),
+        "net.ipv4.vs.sync_threshold = 5\t100\n"
+    );
+}

@@ -76,6 +76,10 @@ impl Writer<'_> {
             Change::StopDaemon { master } => {
                 self.sync.stop(&mut self.table, self.plane, *master)?
             }
+            Change::SetSysctl { .. } => {
+                self.table.apply(c)?;
+                self.sync.params_changed(&self.table);
+            }
             _ => {
                 self.plane.admit(c)?;
                 self.table.apply(c)?;
@@ -214,6 +218,7 @@ impl Daemon {
                 Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
             }
             Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
+            Request::Sysctls => Reply::Sysctls(t.sysctls()),
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 dataplane: self.plane.name().to_string(),
