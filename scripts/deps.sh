@@ -9,6 +9,7 @@ RVS_APT_PACKAGES=(
   nginx                         # real servers in end-to-end tests
   keepalived                    # VRRP peer in interop tests
   curl procps psmisc iputils-ping  # test helpers
+  patchelf kmod ipvsadm         # kernel IPVS in user-mode Linux (the oracle)
 )
 
 rvs_missing_packages() {
