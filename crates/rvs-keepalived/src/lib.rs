@@ -15,6 +15,9 @@
 //!   deprecated, obsolete and not-yet-supported keywords are warnings
 //!   ([`Config::diagnostics`]), each reported once.
 //!
+//! * Hostile input is bounded ([`Limits`]): file size, line length, `$NAME` expansion,
+//!   nesting, include cycles and non-regular files are refused with `file:line:col`.
+//!
 //! No I/O besides reading the configuration files.
 
 pub mod checker;
@@ -25,6 +28,7 @@ pub mod dump;
 mod finalize;
 pub mod global;
 pub mod lexer;
+pub mod limits;
 pub mod lvs;
 pub mod ops;
 pub mod script;
@@ -40,6 +44,7 @@ pub use config::{load, load_with, parse_str, parse_str_with, Config};
 pub use diag::{Diagnostic, LoadError, Pos, Severity};
 pub use diff::{diff, ConfigDiff};
 pub use lexer::LoadOptions;
+pub use limits::Limits;
 pub use lvs::{LvsMethod, RealServer, SorryServer, Timing, VirtualServer, VsTarget};
 pub use ops::{to_table_ops, DesiredState, DesiredVs};
 pub use script::Script;
