@@ -28,10 +28,16 @@ pub mod exit {
 /// How long omega shutdown scripts may run.
 const STOP_SCRIPTS: Duration = Duration::from_secs(1);
 
+/// How long reading a configuration may take before it is given up. The lexer's bounds
+/// (`rvs_keepalived::Limits`) already end any file in far less; this covers what they
+/// cannot see (a hung network file system, a glob walking a huge tree).
+const LOAD_DEADLINE: Duration = Duration::from_secs(30);
+
 fn options() -> LoadOptions {
     LoadOptions {
         config_id: short_hostname(),
         instance: None,
+        ..LoadOptions::default()
     }
 }
 
@@ -56,6 +62,53 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
         tracing::warn!("{d}");
     }
     Ok(cfg)
+}
+
+/// Why a bounded load gave nothing to apply.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("reading took longer than {} s: given up", .0.as_secs())]
+    Deadline(Duration),
+    #[error("the previous reload is still reading the configuration")]
+    Busy,
+    #[error("the reading thread failed: {0}")]
+    Thread(String),
+}
+
+/// Reads a configuration off the async runtime, on a thread of its own, and waits for
+/// it at most `deadline`. A thread past its deadline is left to finish on its own (a
+/// detached thread does not hold up the process's exit, a blocking task of the runtime
+/// would); `busy` refuses a second one meanwhile, so signals cannot pile threads up.
+pub async fn load_bounded(
+    path: &Path,
+    busy: &Arc<std::sync::atomic::AtomicBool>,
+    deadline: Duration,
+    loader: fn(&Path) -> Result<Config, LoadError>,
+) -> Result<Config, ReadError> {
+    use std::sync::atomic::Ordering;
+    if busy.swap(true, Ordering::AcqRel) {
+        return Err(ReadError::Busy);
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (p, b) = (path.to_path_buf(), busy.clone());
+    let spawned = std::thread::Builder::new()
+        .name("rvsd-config".into())
+        .spawn(move || {
+            let r = loader(&p);
+            b.store(false, Ordering::Release);
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        busy.store(false, Ordering::Release);
+        return Err(ReadError::Thread(e.to_string()));
+    }
+    match tokio::time::timeout(deadline, rx).await {
+        Ok(Ok(r)) => Ok(r?),
+        Ok(Err(_)) => Err(ReadError::Thread("it ended without an answer".into())),
+        Err(_) => Err(ReadError::Deadline(deadline)),
+    }
 }
 
 /// `rvsd -t`: prints every diagnostic (`file:line:col`) to stderr and returns the exit
@@ -92,6 +145,8 @@ pub fn config_test(path: Option<&Path>) -> u8 {
 pub struct Keepalived {
     path: PathBuf,
     config: Config,
+    /// A thread is reading the file.
+    reading: Arc<std::sync::atomic::AtomicBool>,
     sup: Arc<Supervisor>,
     /// The `vrrp_instance`s ([`crate::vrrp`]).
     vrrp: crate::vrrp::Vrrp,
@@ -101,7 +156,10 @@ impl Keepalived {
     /// Loads `path`, applies it to the daemon's table and starts the checkers; the
     /// daemon's `Status` reply lists them from then on.
     pub async fn start(path: &Path, daemon: Arc<Daemon>) -> Result<Keepalived> {
-        let config = load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let config = load_bounded(path, &reading, LOAD_DEADLINE, load)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
         let d = daemon.clone();
         let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
             let mut t = d.table();
@@ -122,15 +180,18 @@ impl Keepalived {
         Ok(Keepalived {
             path: path.to_path_buf(),
             config,
+            reading,
             sup,
             vrrp,
         })
     }
 
     /// SIGHUP: reads the file again and applies the difference. A file with errors is
-    /// refused whole; the running configuration stays.
+    /// refused whole; the running configuration stays. The file is read off the runtime
+    /// within a deadline ([`load_bounded`]), so the daemon keeps serving meanwhile and
+    /// the caller can drop this future on SIGTERM.
     pub async fn reload(&mut self) {
-        let cfg = match load(&self.path) {
+        let cfg = match load_bounded(&self.path, &self.reading, LOAD_DEADLINE, load).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
@@ -220,6 +281,37 @@ mod tests {
         let (sid, _) = t.services().next()?;
         let w = t.dests_of(sid).iter().next().map(|(_, x)| x.cfg.weight);
         w
+    }
+
+    fn slow_loader(_: &Path) -> Result<Config, LoadError> {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(Config::default())
+    }
+
+    #[tokio::test]
+    async fn a_load_past_its_deadline_is_given_up_and_a_second_one_refused_meanwhile() {
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let p = Path::new("/nonexistent.conf");
+        let t = std::time::Instant::now();
+        let r = load_bounded(p, &busy, Duration::from_millis(100), slow_loader).await;
+        assert!(matches!(r, Err(ReadError::Deadline(_))), "{r:?}");
+        assert!(t.elapsed() < Duration::from_millis(1000));
+        let r = load_bounded(p, &busy, Duration::from_secs(5), slow_loader).await;
+        assert!(matches!(r, Err(ReadError::Busy)), "{r:?}");
+        // Once the late thread is done, loads are taken again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while busy.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let r = load_bounded(p, &busy, Duration::from_secs(5), load).await;
+        assert!(
+            matches!(r, Err(ReadError::Load(LoadError::NotFound { .. }))),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]

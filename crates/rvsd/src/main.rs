@@ -245,7 +245,12 @@ async fn run(args: Args, table: Table) -> Result<()> {
             _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
             _ = hup.recv() => match ka.as_mut() {
-                Some(k) => k.reload().await,
+                // A reload gives way to a shutdown signal (nothing half-read is applied).
+                Some(k) => tokio::select! {
+                    _ = k.reload() => {}
+                    _ = term.recv() => break tracing::info!("SIGTERM during a reload: shutting down"),
+                    _ = int.recv() => break tracing::info!("SIGINT during a reload: shutting down"),
+                },
                 None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
             },
         }
