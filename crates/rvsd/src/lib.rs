@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod privileges;
 pub mod restore;
 
 pub use daemon::Daemon;

@@ -237,6 +237,12 @@ async fn run(args: Args, table: Table) -> Result<()> {
         None => None,
     };
 
+    // Setup is done: keep only what the planes need from here on.
+    rvsd::privileges::drop_after_start(rvsd::privileges::Uses::of(
+        daemon.plane().name(),
+        ka.is_some(),
+    ));
+
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
