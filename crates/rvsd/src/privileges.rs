@@ -7,7 +7,7 @@
 //! | plane | kept | what for, after start |
 //! |---|---|---|
 //! | proxy | `CAP_NET_BIND_SERVICE` | listeners of services added later on ports < 1024 |
-//! | xdp | `CAP_BPF`, `CAP_NET_ADMIN` (`CAP_SYS_ADMIN` on kernels without `CAP_BPF`, < 5.8) | every `bpf(2)` map operation and the control program's test runs (`kernel.unprivileged_bpf_disabled` makes them privileged), restoring forwarding sysctls and detaching at exit |
+//! | xdp | `CAP_BPF`, `CAP_NET_ADMIN` (`CAP_SYS_ADMIN` on kernels without `CAP_BPF`, < 5.8) | every `bpf(2)` map operation and the control program's test runs (with `kernel.unprivileged_bpf_disabled`, kernels before 6.5 check on every call), restoring forwarding sysctls and detaching at exit |
 //! | keepalived (`-f`) | `CAP_NET_RAW`, `CAP_NET_ADMIN`, `CAP_SETUID`, `CAP_SETGID`, `CAP_KILL` | VRRP's raw sockets and VIP addresses, probe marks (`fwmark`), scripts run as their user and killed at their timeout; a reload may add any of them |
 //!
 //! Everything else leaves the effective, permitted, inheritable and ambient sets. Without
