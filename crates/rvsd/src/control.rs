@@ -128,16 +128,29 @@ pub fn bind(path: &Path) -> Result<ControlListener, ControlError> {
         path: path.to_path_buf(),
         err,
     };
-    let listener = UnixListener::bind(path).map_err(bind_err)?;
-    let md = std::fs::symlink_metadata(path).map_err(bind_err)?;
-    // From here on the file is ours: removed if anything below fails.
-    let bound = ControlListener {
-        listener,
-        path: path.to_path_buf(),
-        id: (md.dev(), md.ino()),
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
-    Ok(bound)
+    // Bound and made private under a temporary name, then renamed into place: the path
+    // only ever appears as a listening socket of mode 0600 (a client that sees it can
+    // connect; nobody connects while the mode is still the umask's).
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let listener = UnixListener::bind(&tmp).map_err(bind_err)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .and_then(|()| std::fs::symlink_metadata(path));
+    match placed {
+        Ok(md) => Ok(ControlListener {
+            listener,
+            path: path.to_path_buf(),
+            id: (md.dev(), md.ino()),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(bind_err(e))
+        }
+    }
 }
 
 /// What a client is doing, for the choice of whom to close when the daemon is full.

@@ -195,6 +195,11 @@ fn start(args: Args) -> Result<()> {
 }
 
 async fn run(args: Args, table: Table) -> Result<()> {
+    // Before the socket exists (what callers wait for): a signal during the start is
+    // handled by the loop below instead of killing rvsd half set up.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let listener = control::bind(&args.socket)?;
     let shared = Arc::new(Shared::new(table));
     let plane = build_plane(&args, &shared)?;
@@ -243,9 +248,6 @@ async fn run(args: Args, table: Table) -> Result<()> {
         ka.is_some(),
     ));
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),

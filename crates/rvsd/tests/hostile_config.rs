@@ -53,7 +53,8 @@ fn log_text(d: &Rvsd) -> String {
 }
 
 fn services(d: &Rvsd) -> Reply {
-    let mut c = Client::connect(&d.socket).unwrap();
+    let mut c =
+        Client::connect(&d.socket).unwrap_or_else(|e| panic!("{e}; rvsd's log:\n{}", log_text(d)));
     c.call(&Request::ListServices { key: None }).unwrap()
 }
 
@@ -76,11 +77,15 @@ fn hostile_reloads_are_refused_and_sigterm_still_stops_the_daemon() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 
     let mut d = start(dir.path(), &conf);
+    // The socket exists before the configuration is applied: wait for its service.
+    let ready = |d: &Rvsd| {
+        Client::connect(&d.socket)
+            .ok()
+            .and_then(|mut c| c.call(&Request::ListServices { key: None }).ok())
+            .is_some_and(|r| matches!(&r, Reply::Services(s) if s.len() == 1))
+    };
+    wait_for("the configuration to be applied", 20, || ready(&d));
     let before = services(&d);
-    assert!(
-        matches!(&before, Reply::Services(s) if s.len() == 1),
-        "{before:?}"
-    );
 
     let n = 150_000;
     let hostile = [
