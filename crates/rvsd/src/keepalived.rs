@@ -4,9 +4,9 @@
 //! with errors is refused and the running configuration stays).
 
 use anyhow::Result;
-use rvs_check::{Options, Supervisor, TableSink};
-use rvs_core::Table;
+use rvs_check::Options;
 use rvs_keepalived::{Config, LoadError, LoadOptions};
+use rvsd::health::HealthChecks;
 use rvsd::Daemon;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,75 +144,66 @@ pub fn config_test(path: Option<&Path>) -> u8 {
 /// A running keepalived configuration.
 pub struct Keepalived {
     path: PathBuf,
-    config: Config,
     /// A thread is reading the file.
     reading: Arc<std::sync::atomic::AtomicBool>,
-    sup: Arc<Supervisor>,
+    daemon: Arc<Daemon>,
+    health: HealthChecks,
     /// The `vrrp_instance`s ([`crate::vrrp`]).
     vrrp: crate::vrrp::Vrrp,
 }
 
 impl Keepalived {
     /// Loads `path`, applies it to the daemon's table and starts the checkers; the
-    /// daemon's `Status` reply lists them from then on.
+    /// daemon's `Status` reply lists them from then on. A virtual server the data plane
+    /// cannot serve refuses the file, as a configuration error does.
     pub async fn start(path: &Path, daemon: Arc<Daemon>) -> Result<Keepalived> {
+        let refused = |e: LoadError| anyhow::anyhow!("{}:\n{e}", path.display());
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let config = load_bounded(path, &reading, LOAD_DEADLINE, load)
             .await
             .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
-        let d = daemon.clone();
-        let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
-            let mut t = d.table();
-            change(&mut t);
-            d.plane().sync(&t);
-        });
-        let sup = Arc::new(Supervisor::start(&config, sink, Options::default()).await);
-        let s = sup.clone();
-        daemon.set_checker_source(Box::new(move || s.status()));
+        let health = HealthChecks::start(&config, daemon.clone(), Options::default())
+            .await
+            .map_err(refused)?;
         tracing::info!(
             file = %path.display(),
             virtual_servers = config.virtual_servers.len(),
-            checkers = sup.running(),
+            checkers = health.running(),
             vrrp_instances = config.vrrp_instances.len(),
             "keepalived configuration loaded"
         );
         let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
         Ok(Keepalived {
             path: path.to_path_buf(),
-            config,
             reading,
-            sup,
+            daemon,
+            health,
             vrrp,
         })
     }
 
-    /// SIGHUP: reads the file again and applies the difference. A file with errors is
-    /// refused whole; the running configuration stays. The file is read off the runtime
-    /// within a deadline ([`load_bounded`]), so the daemon keeps serving meanwhile and
-    /// the caller can drop this future on SIGTERM.
+    /// SIGHUP: reads the file again and applies the difference (the pool's reload diff,
+    /// `rvs_keepalived::pool`). A file with errors, or with a virtual server the data
+    /// plane cannot serve, is refused whole; the running configuration stays. The file is
+    /// read off the runtime within a deadline ([`load_bounded`]), so the daemon keeps
+    /// serving meanwhile and the caller can drop this future on SIGTERM.
     pub async fn reload(&mut self) {
+        let refused = |e: &dyn std::fmt::Display| {
+            tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
+        };
         let cfg = match load_bounded(&self.path, &self.reading, LOAD_DEADLINE, load).await {
             Ok(c) => c,
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
-                return;
-            }
+            Err(e) => return refused(&e),
         };
-        let diff = rvs_keepalived::diff(&self.config, &cfg);
         tracing::info!(
-            services_added = diff.added_services.len(),
-            services_removed = diff.removed_services.len(),
-            services_changed = diff.changed_services.len(),
-            servers_added = diff.added_dests.len(),
-            servers_removed = diff.removed_dests.len(),
-            servers_changed = diff.changed_dests.len(),
-            checkers_changed = diff.changed_checkers.len(),
+            virtual_servers = cfg.virtual_servers.len(),
             "reloading {}",
             self.path.display()
         );
-        self.sup.reload(&cfg).await;
+        if let Err(e) = self.health.reload(&cfg, self.daemon.plane()).await {
+            return refused(&e);
+        }
         self.vrrp.reload(&cfg).await;
-        self.config = cfg;
     }
 
     /// Stops VRRP (masters send priority 0), then the checkers (with `omega`:
@@ -221,7 +212,7 @@ impl Keepalived {
         // VRRP first: a master's priority 0 lets the backup take over while our
         // services still answer.
         self.vrrp.stop().await;
-        self.sup.stop(STOP_SCRIPTS).await;
+        self.health.stop(STOP_SCRIPTS).await;
     }
 }
 
@@ -229,6 +220,7 @@ impl Keepalived {
 mod tests {
     use super::*;
     use rvs_api::{Reply, Request};
+    use rvs_core::Table;
     use rvs_dataplane::{NoDataPlane, Shared};
     use std::io::Write;
 
@@ -283,6 +275,8 @@ mod tests {
         w
     }
 
+    /// A real server the data plane cannot serve refuses the file at start with its
+    /// place, nothing applied; a reload to such a file keeps the running configuration.
     fn slow_loader(_: &Path) -> Result<Config, LoadError> {
         std::thread::sleep(Duration::from_millis(1500));
         Ok(Config::default())
@@ -312,6 +306,47 @@ mod tests {
             matches!(r, Err(ReadError::Load(LoadError::NotFound { .. }))),
             "{r:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn what_the_plane_cannot_serve_refuses_the_file_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keepalived.conf");
+        // A live real server: its checker keeps it in the table while the test runs.
+        let l = tokio::net::TcpListener::bind("127.0.51.1:0").await.unwrap();
+        let rs = l.local_addr().unwrap();
+        let dr = conf(rs, 2).replace("127.0.50.100", "127.0.51.100");
+        write(&file, &dr);
+        let shared = Arc::new(Shared::new(Table::new()));
+        let proxy = rvs_proxy::Proxy::new(
+            shared.clone(),
+            rvs_proxy::ProxyOptions {
+                workers: 1,
+                ..rvs_proxy::ProxyOptions::default()
+            },
+        );
+        let daemon = Arc::new(Daemon::new(shared, Box::new(proxy)));
+        let err = match Keepalived::start(&file, daemon.clone()).await {
+            Ok(_) => panic!("a DR real server on the proxy plane was accepted"),
+            Err(e) => e.to_string(),
+        };
+        // (A DR real server takes the service's port, as in keepalived.)
+        let line = 1 + dr.lines().position(|l| l.contains("real_server")).unwrap();
+        let want = format!(
+            "{}:{line}:1: error: real_server 127.0.51.1 80: the proxy data plane does not serve direct routing (-g, DR)",
+            file.display()
+        );
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(daemon.table().num_services(), 0, "nothing applied");
+
+        write(&file, &dr.replace("lb_kind DR", "lb_kind NAT"));
+        let mut ka = Keepalived::start(&file, daemon.clone()).await.unwrap();
+        assert_eq!(weight(&daemon), Some(2));
+        write(&file, &dr.replace("weight 2", "weight 7"));
+        ka.reload().await;
+        assert_eq!(weight(&daemon), Some(2), "the running configuration stays");
+        ka.stop().await;
+        drop(l);
     }
 
     #[tokio::test]

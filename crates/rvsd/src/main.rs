@@ -14,6 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 mod keepalived;
 mod vrrp;
+mod xdp_args;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Plane {
@@ -76,7 +77,7 @@ struct Args {
     threads: usize,
 
     #[command(flatten)]
-    xdp: rvs_xdp::cli::XdpArgs,
+    xdp: xdp_args::XdpArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -134,7 +135,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
                 Ok(proxy())
             }
-            None => match rvs_xdp::cli::build(&args.xdp, shared) {
+            None => match xdp_args::build(&args.xdp, shared) {
                 Ok(p) => Ok(Box::new(p)),
                 Err(e) => {
                     tracing::warn!("dataplane auto: XDP failed ({e}); using the proxy");
@@ -142,7 +143,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 }
             },
         },
-        Plane::Xdp => Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?)),
+        Plane::Xdp => Ok(Box::new(xdp_args::build(&args.xdp, shared)?)),
     }
 }
 

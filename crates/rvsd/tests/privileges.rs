@@ -3,6 +3,7 @@
 //! plane runs as an unprivileged user given only CAP_NET_BIND_SERVICE.
 
 use rvs_api::{Client, Reply, Request};
+use rvs_core::Change;
 use rvsd::privileges::{cap, threads_of, ThreadCaps};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -71,11 +72,15 @@ fn proxies_port_80(socket: &Path, vip: &str, rs: &str) -> bool {
     };
     let mut c = Client::connect(socket).unwrap();
     let cfg = rvs_core::ServiceConfig::new(key).with_scheduler("rr");
-    assert_eq!(c.call(&Request::AddService(cfg)).unwrap(), Reply::Ok);
+    assert_eq!(
+        c.call(&Request::Change(Change::AddService(cfg))).unwrap(),
+        Reply::Ok
+    );
     let dest = rvs_core::DestConfig::new(rs_addr.ip(), rs_addr.port())
         .with_forward(rvs_core::Forward::Masq);
     assert_eq!(
-        c.call(&Request::AddDest { svc: key, dest }).unwrap(),
+        c.call(&Request::Change(Change::AddDest { svc: key, dest }))
+            .unwrap(),
         Reply::Ok
     );
     let deadline = Instant::now() + Duration::from_secs(10);
