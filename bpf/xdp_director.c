@@ -17,6 +17,7 @@
 #include "lib/maps.h"
 #include "lib/reasons.h"
 #include "lib/parse.h"
+#include "lib/martian.h"
 #include "lib/flow.h"
 #include "lib/fwd.h"
 #include "lib/icmp.h"
@@ -50,9 +51,12 @@ __rvs_sub int rvs_reply(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flow *
 	return rvs_fwd_nat_out(ctx, p, &va);
 }
 
-/* A packet with no entry: maybe the first of a new connection to a virtual service. */
+/* A packet with no entry: maybe the first of a new connection to a virtual service,
+ * unless its source is one no client can have. */
 __rvs_inline int new_flow(struct rvs_pkt *p, struct rvs_flow *f)
 {
+	if (rvs_martian(p))
+		return RVS_R_MARTIAN;
 	int rc = rvs_flow_begin(p, f);
 	if (rc != RVS_CONTINUE)
 		return rc;

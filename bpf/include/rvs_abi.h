@@ -208,9 +208,11 @@ enum rvs_reason {
 	RVS_R_ICMP_SENT = -127,         /* counter only: ICMP errors generated */
 	RVS_R_FWD_DISABLED = -128,      /* DROP: IP forwarding is off on the ingress interface */
 	RVS_R_OVERSIZE = -129,          /* DROP: a GRO/GSO aggregate (generic mode) XDP cannot send */
-	RVS_R_MAX = -130,
+	RVS_R_MARTIAN = -130,           /* DROP: to a VIP, no entry, from a source no client can have */
+	RVS_R_VLAN = -131,              /* PASS: VLAN-tagged (802.1Q/802.1ad): left to the stack */
+	RVS_R_MAX = -132,
 };
-#define RVS_REASON_COUNT 30 /* codes -100 .. -129 */
+#define RVS_REASON_COUNT 32 /* codes -100 .. -131 */
 
 /* ---- connection table -------------------------------------------------------------- */
 

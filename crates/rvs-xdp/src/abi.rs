@@ -198,7 +198,7 @@ abi_consts! {
     pub const RVS_INST_NO_DEST: u8 = 6;
 
     pub const RVS_REASON_BASE: i32 = 100;
-    pub const RVS_REASON_COUNT: u32 = 30;
+    pub const RVS_REASON_COUNT: u32 = 32;
     pub const RVS_R_FORWARDED: i32 = -100;
     pub const RVS_R_NOT_IP: i32 = -101;
     pub const RVS_R_TRUNCATED: i32 = -102;
@@ -229,7 +229,9 @@ abi_consts! {
     pub const RVS_R_ICMP_SENT: i32 = -127;
     pub const RVS_R_FWD_DISABLED: i32 = -128;
     pub const RVS_R_OVERSIZE: i32 = -129;
-    pub const RVS_R_MAX: i32 = -130;
+    pub const RVS_R_MARTIAN: i32 = -130;
+    pub const RVS_R_VLAN: i32 = -131;
+    pub const RVS_R_MAX: i32 = -132;
 }
 
 abi_struct! {

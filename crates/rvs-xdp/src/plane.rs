@@ -86,6 +86,7 @@ pub struct Inner {
     started: Instant,
     grace_over: AtomicBool,
     live_conns: AtomicU64,
+    sweeper: Mutex<sweep::Sweeper>,
 }
 
 impl Inner {
@@ -100,9 +101,18 @@ impl Inner {
         }
     }
 
-    /// Runs every connection timer due by `now_ns`.
+    /// Runs every connection timer due by `now_ns`, reading the whole tables.
     pub fn sweep_at(&self, now_ns: u64) -> Result<sweep::Swept> {
         let s = sweep::sweep(&self.dir, now_ns)?;
+        self.live_conns.store(s.live as u64, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// Runs every connection timer due by `now_ns` with the [`sweep::Sweeper`] (what the
+    /// worker does every second: same expiries, a full read only every few seconds).
+    pub fn sweep_tick(&self, now_ns: u64) -> Result<sweep::Swept> {
+        let mut w = self.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        let s = w.tick(&self.dir, now_ns)?;
         self.live_conns.store(s.live as u64, Ordering::Relaxed);
         Ok(s)
     }
@@ -189,6 +199,7 @@ impl Inner {
         reconcile::wipe(&self.dir)?;
         *self.state() = MapState::adopt(&self.dir)?;
         *self.gc.lock().unwrap_or_else(|p| p.into_inner()) = Gc::default();
+        *self.sweeper.lock().unwrap_or_else(|p| p.into_inner()) = sweep::Sweeper::new();
         self.baselines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -276,6 +287,7 @@ impl XdpPlane {
             started: Instant::now(),
             grace_over: AtomicBool::new(false),
             live_conns: AtomicU64::new(0),
+            sweeper: Mutex::new(sweep::Sweeper::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let worker = opts.worker.then(|| {
@@ -316,11 +328,12 @@ fn worker(inner: Arc<Inner>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             let now = inner.now_ns();
-            match inner.sweep_at(now) {
+            match inner.sweep_tick(now) {
                 Ok(s) => tracing::debug!(
                     expired = s.expired,
                     rearmed = s.rearmed,
                     live = s.live,
+                    scanned = s.scanned,
                     "xdp sweep"
                 ),
                 Err(e) => tracing::warn!("xdp sweeper: {e}"),

@@ -1092,7 +1092,7 @@ fn malformed_and_foreign_packets_get_a_named_reason() {
                 &[(RVS_R_TRUNCATED, 1)],
             ),
             fx("arp", arp, XDP_PASS, Out::Same, &[(RVS_R_NOT_IP, 1)]),
-            fx("vlan tag", vlan, XDP_PASS, Out::Same, &[(RVS_R_NOT_IP, 1)]),
+            fx("vlan tag", vlan, XDP_PASS, Out::Same, &[(RVS_R_VLAN, 1)]),
             fx(
                 "first fragment to a vip",
                 mf,

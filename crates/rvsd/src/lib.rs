@@ -10,6 +10,7 @@
 pub mod control;
 pub mod daemon;
 pub mod health;
+pub mod privileges;
 pub mod restore;
 pub mod sync;
 

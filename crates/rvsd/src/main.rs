@@ -221,6 +221,11 @@ fn start(args: Args) -> Result<()> {
 }
 
 async fn run(args: Args, table: Table) -> Result<()> {
+    // Before the socket exists (what callers wait for): a signal during the start is
+    // handled by the loop below instead of killing rvsd half set up.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let listener = control::bind(&args.socket)?;
     let shared = Arc::new(Shared::new(table));
     let plane = build_plane(&args, &shared)?;
@@ -265,15 +270,23 @@ async fn run(args: Args, table: Table) -> Result<()> {
         None => None,
     };
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    // Setup is done: keep only what the planes need from here on.
+    rvsd::privileges::drop_after_start(rvsd::privileges::Uses::of(
+        daemon.plane().name(),
+        ka.is_some(),
+    ));
+
     loop {
         tokio::select! {
             _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
             _ = hup.recv() => match ka.as_mut() {
-                Some(k) => k.reload().await,
+                // A reload gives way to a shutdown signal (nothing half-read is applied).
+                Some(k) => tokio::select! {
+                    _ = k.reload() => {}
+                    _ = term.recv() => break tracing::info!("SIGTERM during a reload: shutting down"),
+                    _ = int.recv() => break tracing::info!("SIGINT during a reload: shutting down"),
+                },
                 None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
             },
         }
