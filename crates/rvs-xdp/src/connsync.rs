@@ -195,17 +195,20 @@ fn record(
     })
 }
 
-/// Installs received entries (`ip_vs_proc_conn`), one result per entry.
-///
-/// # Errors
-/// The control program could not run (the entries of that batch are reported as races,
-/// to be brought in by the master's next sync).
+/// Installs received entries (`ip_vs_proc_conn`): one result per entry, and the records
+/// of those created or updated (for the sweeper). When the control program cannot run,
+/// the entries of that batch are reported as races, to be brought in by the master's next
+/// sync.
 pub fn install(
     dir: &Director,
     st: &MapState,
     table: &Table,
     entries: &[SyncEntry],
-) -> Vec<std::result::Result<SyncInstall, SyncSkip>> {
+) -> (
+    Vec<std::result::Result<SyncInstall, SyncSkip>>,
+    Vec<abi::CtlInstall>,
+) {
+    let mut installed = Vec::new();
     let mut out: Vec<std::result::Result<SyncInstall, SyncSkip>> =
         Vec::with_capacity(entries.len());
     let mut batch: Vec<(usize, abi::CtlInstall)> = Vec::new();
@@ -222,7 +225,10 @@ pub fn install(
         let recs: Vec<abi::CtlInstall> = chunk.iter().map(|(_, r)| *r).collect();
         match run_install(dir, &recs) {
             Ok(results) => {
-                for ((i, _), r) in chunk.iter().zip(results) {
+                for ((i, rec), r) in chunk.iter().zip(results) {
+                    if matches!(r, abi::RVS_INST_CREATED | abi::RVS_INST_UPDATED) {
+                        installed.push(*rec);
+                    }
                     out[*i] = match r {
                         abi::RVS_INST_CREATED => Ok(SyncInstall::Created),
                         abi::RVS_INST_UPDATED => Ok(SyncInstall::Updated),
@@ -236,7 +242,7 @@ pub fn install(
             Err(e) => tracing::warn!("xdp data plane: installing synced entries: {e}"),
         }
     }
-    out
+    (out, installed)
 }
 
 fn run_install(dir: &Director, recs: &[abi::CtlInstall]) -> Result<Vec<u8>> {

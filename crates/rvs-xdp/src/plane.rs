@@ -117,6 +117,14 @@ impl Inner {
         Ok(s)
     }
 
+    /// Entries installed from userspace, for the sweeper: (family, key, template, due).
+    pub fn track_installed(&self, entries: &[(u8, abi::ConnKey6, bool, u64)]) {
+        let mut w = self.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        for (family, key, template, due) in entries {
+            w.track(*family, *key, *template, *due);
+        }
+    }
+
     /// lblc/lblcr garbage collection due by `now_ns`.
     pub fn gc_at(&self, now_ns: u64) -> Result<()> {
         let (slots, flush) = {
@@ -488,7 +496,23 @@ impl DataPlane for XdpPlane {
         entries: &[SyncEntry],
     ) -> Vec<std::result::Result<SyncInstall, SyncSkip>> {
         let st = self.inner.state();
-        crate::connsync::install(&self.inner.dir, &st, table, entries)
+        let now = self.inner.now_ns();
+        let (results, installed) = crate::connsync::install(&self.inner.dir, &st, table, entries);
+        drop(st);
+        let due: Vec<_> = installed
+            .iter()
+            .map(|r| {
+                let template = r.flags & abi::RVS_CF_TEMPLATE != 0;
+                (
+                    r.family,
+                    r.key,
+                    template,
+                    now + r.timeout_s as u64 * 1_000_000_000,
+                )
+            })
+            .collect();
+        self.inner.track_installed(&due);
+        results
     }
 
     fn set_sync_sink(&self, sink: Option<SyncSink>) {

@@ -232,7 +232,8 @@ pub fn min_timeout_s(dir: &Director) -> Result<u32> {
 /// A lower `T` (a `--set` or a shorter persistence timeout) triggers a read at once.
 ///
 /// One exception: an entry whose first state step failed (a CPU race on creation) keeps
-/// its 3 s creation timeout and may expire up to one read interval late.
+/// its 3 s creation timeout and may expire up to one read interval late. Entries put in
+/// the table from userspace (a sync backup) are handed over with [`Sweeper::track`].
 #[derive(Debug, Default)]
 pub struct Sweeper {
     /// Entries due before the next full read, earliest first.
@@ -247,6 +248,25 @@ pub struct Sweeper {
 impl Sweeper {
     pub fn new() -> Sweeper {
         Sweeper::default()
+    }
+
+    /// An entry put in the table from userspace (a sync backup's install) with its
+    /// deadline: one due before the next full read is kept with the others found due, so
+    /// it expires on time whatever its timeout.
+    pub fn track(&mut self, family: u8, key: abi::ConnKey6, template: bool, due_ns: u64) {
+        if due_ns > self.next_scan_ns {
+            return; // the next full read sees it
+        }
+        let d = Due {
+            due_ns,
+            is_conn: !template,
+            family,
+            key,
+        };
+        let at = self
+            .soon
+            .partition_point(|x| (x.due_ns, x.is_conn) <= (d.due_ns, d.is_conn));
+        self.soon.insert(at, d);
     }
 
     /// Runs every timer due by `now_ns`.

@@ -370,3 +370,34 @@ fn a_received_template_keeps_new_connections_of_its_clients_on_their_server() {
     let t = l.iter().find(|c| c.template).unwrap();
     assert_eq!(t.state, "ASSURED");
 }
+
+/// The sweeper reads the tables whole only every few seconds; an entry a backup installs
+/// with a shorter timeout still expires on time.
+#[test]
+fn installed_entries_expire_on_time_between_full_reads() {
+    let Some(mut rig) = rig("sync-expiry", Build::Test) else {
+        return;
+    };
+    let dr = rig.service(tcp("10.0.0.100", 80), "rr");
+    rig.dest(&dr, "10.0.0.11", 80, Forward::Route, 1);
+    const S: u64 = 1_000_000_000;
+    let t0 = 1_000 * S;
+    let dir = rig.plane.director();
+    rvs_xdp::testenv::set_now(dir, t0).unwrap();
+    // a full read now: the next one is 10 s away
+    assert!(rig.plane.inner().sweep_tick(t0).unwrap().scanned);
+    rvs_xdp::testenv::set_now(rig.plane.director(), t0 + S).unwrap();
+    let mut e = received("10.9.0.7", 40000, 80, "10.0.0.11", 80);
+    e.state = 5; // TIME_WAIT
+    e.timeout = 3;
+    assert_eq!(install(&mut rig, &[e]), vec![Ok(SyncInstall::Created)]);
+    let sw = |t: u64| {
+        rvs_xdp::testenv::set_now(rig.plane.director(), t0 + t).unwrap();
+        rig.plane.inner().sweep_tick(t0 + t).unwrap()
+    };
+    assert_eq!(sw(3 * S).expired, 0, "not due yet");
+    let s = sw(4 * S + S / 2);
+    assert!(!s.scanned, "between full reads");
+    assert_eq!(s.expired, 1, "due at 4 s, expired at the next tick");
+    assert_eq!(rig.conn_count(), 0);
+}
