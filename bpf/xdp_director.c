@@ -25,6 +25,30 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* A unicast frame for another MAC than the interface's is not for this host: the stack
+ * drops it before IPVS would see it (PACKET_OTHERHOST). A NIC filters such frames unless
+ * promiscuous; a veth or a bridge port hands them to XDP, and two directors on one
+ * segment would both forward a frame flooded to them. Interfaces rvsd did not register
+ * are not checked. */
+__rvs_inline int for_another_host(const struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct rvs_config *cfg = config_get();
+	if (!cfg || (void *)(eth + 1) > end || (eth->h_dest[0] & 1))
+		return 0;
+	__u32 ifi = ctx->ingress_ifindex;
+	for (int i = 0; i < RVS_MAX_IFACES; i++) {
+		if (cfg->if_index[i] != ifi || ifi == 0)
+			continue;
+		const __u8 *m = cfg->if_mac[i];
+		return m[0] != eth->h_dest[0] || m[1] != eth->h_dest[1] || m[2] != eth->h_dest[2] ||
+		       m[3] != eth->h_dest[3] || m[4] != eth->h_dest[4] || m[5] != eth->h_dest[5];
+	}
+	return 0;
+}
+
 __rvs_inline int is_vip(const struct rvs_pkt *p)
 {
 	struct rvs_vip_key k = { .family = p->family };
@@ -182,6 +206,8 @@ int rvs_xdp(struct xdp_md *ctx)
 	struct rvs_pkt p = { .dest = RVS_NO_DEST };
 	struct rvs_flow f = { .dest = RVS_NO_DEST };
 	int rc = rvs_parse(ctx, &p);
+	if (rc == RVS_CONTINUE && for_another_host(ctx))
+		rc = RVS_R_OTHER_HOST;
 	if (rc == RVS_CONTINUE)
 		rc = handle(ctx, &p, &f);
 	if (rc == RVS_R_NO_DEST || rc == RVS_R_FRAG_NEEDED)

@@ -41,6 +41,7 @@
 #define RVS_CONTROL_REARM_S 60  /* a template with live children is re-armed this long */
 #define RVS_INITIAL_TIMEOUT_S 3 /* a new entry's timeout until its first state step */
 #define RVS_SYNC_RING_BYTES (4 << 20) /* ring of entries the sync master sends */
+#define RVS_MAX_IFACES 4        /* interfaces whose own MAC the director knows */
 
 /* ---- enums ------------------------------------------------------------------------- */
 
@@ -210,9 +211,10 @@ enum rvs_reason {
 	RVS_R_OVERSIZE = -129,          /* DROP: a GRO/GSO aggregate (generic mode) XDP cannot send */
 	RVS_R_MARTIAN = -130,           /* DROP: to a VIP, no entry, from a source no client can have */
 	RVS_R_VLAN = -131,              /* PASS: VLAN-tagged (802.1Q/802.1ad): left to the stack */
-	RVS_R_MAX = -132,
+	RVS_R_OTHER_HOST = -132,        /* PASS: unicast to another host's MAC (the stack drops it) */
+	RVS_R_MAX = -133,
 };
-#define RVS_REASON_COUNT 32 /* codes -100 .. -131 */
+#define RVS_REASON_COUNT 33 /* codes -100 .. -132 */
 
 /* ---- connection table -------------------------------------------------------------- */
 
@@ -433,6 +435,10 @@ struct rvs_config {
 	__u32 sync_retries;
 	__u32 sync_persist_mode;
 	__u32 pad;
+	/* the interfaces the director is attached to and their MACs: a unicast frame for
+	 * another MAC is not for this host (0 = free slot; none known = no check) */
+	__u32 if_index[RVS_MAX_IFACES];
+	__u8 if_mac[RVS_MAX_IFACES][8];
 };
 
 /* ---- control requests -------------------------------------------------------------- */

@@ -20,6 +20,7 @@ __rvs_inline int reason_verdict(int code)
 	case RVS_R_IPV6_EXT:
 	case RVS_R_NO_CONFIG:
 	case RVS_R_VLAN:
+	case RVS_R_OTHER_HOST:
 		return XDP_PASS;
 	default:
 		return XDP_DROP;

@@ -106,6 +106,7 @@ abi_consts! {
     pub const RVS_CONTROL_REARM_S: u32 = 60;
     pub const RVS_INITIAL_TIMEOUT_S: u32 = 3;
     pub const RVS_SYNC_RING_BYTES: u32 = 4 << 20;
+    pub const RVS_MAX_IFACES: u32 = 4;
 
     pub const RVS_AF_INET: u8 = 2;
     pub const RVS_AF_INET6: u8 = 10;
@@ -198,7 +199,7 @@ abi_consts! {
     pub const RVS_INST_NO_DEST: u8 = 6;
 
     pub const RVS_REASON_BASE: i32 = 100;
-    pub const RVS_REASON_COUNT: u32 = 32;
+    pub const RVS_REASON_COUNT: u32 = 33;
     pub const RVS_R_FORWARDED: i32 = -100;
     pub const RVS_R_NOT_IP: i32 = -101;
     pub const RVS_R_TRUNCATED: i32 = -102;
@@ -231,7 +232,8 @@ abi_consts! {
     pub const RVS_R_OVERSIZE: i32 = -129;
     pub const RVS_R_MARTIAN: i32 = -130;
     pub const RVS_R_VLAN: i32 = -131;
-    pub const RVS_R_MAX: i32 = -132;
+    pub const RVS_R_OTHER_HOST: i32 = -132;
+    pub const RVS_R_MAX: i32 = -133;
 }
 
 abi_struct! {
@@ -475,6 +477,8 @@ abi_struct! {
         pub sync_retries: u32,
         pub sync_persist_mode: u32,
         pub pad: u32,
+        pub if_index: [u32; 4],
+        pub if_mac: [[u8; 8]; 4],
     }
 }
 

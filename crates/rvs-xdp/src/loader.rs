@@ -635,6 +635,39 @@ fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     ctx
 }
 
+/// An interface's MAC address (SIOCGIFHWADDR on a socket of this namespace).
+pub fn mac_of(iface: &str) -> Option<[u8; 6]> {
+    if iface.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a datagram socket we close below; a zeroed ifreq with the name copied within
+    // IFNAMSIZ - 1; the ioctl fills ifru_hwaddr.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            return None;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, b) in req.ifr_name.iter_mut().zip(iface.as_bytes()) {
+            *d = *b as libc::c_char;
+        }
+        let rc = libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req);
+        libc::close(fd);
+        if rc != 0 {
+            return None;
+        }
+        let sa = req.ifr_ifru.ifru_hwaddr.sa_data;
+        Some([
+            sa[0] as u8,
+            sa[1] as u8,
+            sa[2] as u8,
+            sa[3] as u8,
+            sa[4] as u8,
+            sa[5] as u8,
+        ])
+    }
+}
+
 pub fn ifindex(iface: &str) -> Option<u32> {
     let c = std::ffi::CString::new(iface).ok()?;
     // SAFETY: NUL-terminated name.

@@ -267,8 +267,16 @@ impl XdpPlane {
             conn_max: opts.conn_max,
         })?;
         let mut sysctls = Vec::new();
-        let setup = attach_all(&mut dir, &opts, &mut sysctls)
-            .and_then(|attached| Ok((attached, MapState::adopt(&dir)?)));
+        let setup = attach_all(&mut dir, &opts, &mut sysctls).and_then(|attached| {
+            let mut st = MapState::adopt(&dir)?;
+            st.set_interfaces(
+                attached
+                    .iter()
+                    .filter_map(|a| crate::loader::mac_of(&a.iface).map(|m| (a.ifindex, m)))
+                    .collect(),
+            );
+            Ok((attached, st))
+        });
         let (attached, st) = match setup {
             Ok(v) => v,
             Err(e) => {

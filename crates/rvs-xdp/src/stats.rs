@@ -87,6 +87,7 @@ pub fn reason_name(code: i32) -> &'static str {
         abi::RVS_R_OVERSIZE => "oversize",
         abi::RVS_R_MARTIAN => "martian_source",
         abi::RVS_R_VLAN => "vlan",
+        abi::RVS_R_OTHER_HOST => "other_host",
         _ => "unknown",
     }
 }
