@@ -124,9 +124,10 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 			p->code = RVS_R_NAT_REPLY;
 			return rvs_reply(ctx, p, f);
 		}
-		/* a marked packet may belong to a fwmark service whatever its address (only
-		 * the test build sees marks: XDP runs before anything sets one) */
-		if (!is_vip(p) && !rvs_pkt_mark())
+		/* a marked packet may belong to a fwmark service whatever its address (a
+		 * frame rvsd runs again for the netfilter program; env.h) */
+		p->mark = rvs_pkt_mark(ctx);
+		if (!p->mark && !is_vip(p))
 			return RVS_R_NOT_VIP;
 		rc = new_flow(p, f);
 		if (rc != RVS_CONTINUE)

@@ -492,12 +492,48 @@ struct rvs_sync_count {
 	__u64 lost;     /* entries the ring had no room for */
 };
 
+/* ---- fwmark services ---------------------------------------------------------------- */
+
+/*
+ * XDP runs before netfilter sets marks. A packet the director passes to the stack and
+ * that leaves the mangle table of PREROUTING with the mark of a fwmark service is taken
+ * by rvs_nf_fwmark (a netfilter program, Linux >= 6.4) into rvs_fwmark_ring; rvsd runs
+ * rvs_xdp on it again (BPF_PROG_TEST_RUN) with the mark as metadata before the frame, so
+ * the one scheduler and connection table decide, and sends the frame it makes. Its later
+ * packets match the entry in XDP and never reach the stack.
+ */
+#define RVS_FWMARK_MAGIC 0x72766d6bu  /* "rvmk" */
+#define RVS_FWMARK_FRAME_MAX 3072     /* a test run takes up to a page, less head- and tailroom */
+
+/* The metadata in front of a re-run frame (xdp_md.data_meta .. data). */
+struct rvs_fwmark_meta {
+	__u32 magic;
+	__u32 mark;
+};
+
+/* A record of rvs_fwmark_ring: the frame as it arrived, Ethernet header included. */
+struct rvs_fwmark_rec {
+	__u32 ifindex;  /* the interface it arrived on */
+	__u32 mark;
+	__u32 len;      /* bytes of frame used */
+	__u32 family;   /* RVS_AF_INET / RVS_AF_INET6 */
+	__u8 frame[RVS_FWMARK_FRAME_MAX];
+};
+
+/* rvs_fwmark_stats (per CPU, one struct): what the netfilter program did. */
+struct rvs_fwmark_count {
+	__u64 diverted;   /* frames put in the ring */
+	__u64 ring_full;  /* dropped: the ring had no room (rvsd not reading, or a flood) */
+	__u64 too_big;    /* dropped: longer than RVS_FWMARK_FRAME_MAX */
+	__u64 nonlinear;  /* dropped: not in one piece (a GRO aggregate) */
+};
+
 /* ---- test build (-DRVS_TEST) ------------------------------------------------------- */
 
 /* The mocked helpers' inputs and a record of the last decision. */
 struct rvs_test_env {
 	__u64 now_ns;     /* the clock */
-	__u32 fwmark;     /* the packet mark (XDP has none; fwmark services only match here) */
+	__u32 fwmark;     /* the packet mark when the frame carries none as metadata */
 	__u32 n_draws;    /* scripted draws queued */
 	__u32 next_draw;  /* next draw to hand out */
 	__u32 bad_draws;  /* draws asked for beyond the script */

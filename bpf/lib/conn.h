@@ -326,17 +326,15 @@ __rvs_inline int conn_dead(const struct rvs_conn *c)
 
 /* ---- templates --------------------------------------------------------------------------- */
 
-/* The address a fwmark template carries as its virtual address (mark 1 = 0.0.0.1). */
-__rvs_inline void fwmark_addr(__u8 family, __u32 mark, __u32 *a)
+/* The address a fwmark template carries as its virtual address: the mark in the first
+ * word whatever the family (the kernel's { .ip = htonl(svc->fwmark) }): mark 1 is
+ * 0.0.0.1, and 0:1:: for IPv6. */
+__rvs_inline void fwmark_addr(__u32 mark, __u32 *a)
 {
-	a[0] = 0;
+	a[0] = bpf_htonl(mark);
 	a[1] = 0;
 	a[2] = 0;
 	a[3] = 0;
-	if (family == RVS_AF_INET)
-		a[0] = bpf_htonl(mark);
-	else
-		a[3] = bpf_htonl(mark);
 }
 
 /* The template key of a child (or of a new connection): table of semantics.md §4. */
@@ -347,7 +345,7 @@ __rvs_inline void tpl_key(union rvs_ckey *tk, __u8 family, __u8 tpl, __u8 mask, 
 	addr_copy(snet, caddr);
 	addr_mask(family, snet, mask);
 	if (tpl == RVS_TPL_FWMARK) {
-		fwmark_addr(family, mark, va);
+		fwmark_addr(mark, va);
 		ckey_make(tk, family, snet, 0, va, 0, 0, RVS_KEY_TEMPLATE);
 	} else {
 		ckey_make(tk, family, snet, 0, vaddr, tpl == RVS_TPL_PORT ? vport : 0, proto,

@@ -80,10 +80,14 @@ __rvs_inline __u32 rvs_random_below(__u32 bound)
 #endif
 }
 
-/* The packet's firewall mark: XDP runs before the stack sets one, so always 0 outside
- * tests — fwmark services never match in this data plane. */
-__rvs_inline __u32 rvs_pkt_mark(void)
+/* The packet's firewall mark. XDP runs before netfilter sets one: a frame rvsd runs
+ * again for the netfilter program carries its mark as metadata (rvs_abi.h, "fwmark
+ * services"); any other frame has none. The test build also takes it from the map. */
+__rvs_inline __u32 rvs_pkt_mark(const struct xdp_md *ctx)
 {
+	const struct rvs_fwmark_meta *m = (const void *)(long)ctx->data_meta;
+	if ((const void *)(m + 1) <= (const void *)(long)ctx->data && m->magic == RVS_FWMARK_MAGIC)
+		return m->mark;
 #ifdef RVS_TEST
 	struct rvs_test_env *e = test_env();
 	return e ? e->fwmark : 0;

@@ -257,12 +257,12 @@ __rvs_sub int rvs_conn_out(struct rvs_pkt *p, struct rvs_flow *f)
 
 /* ---- new flows ------------------------------------------------------------------------- */
 
-/* ip_vs_service_find: fwmark (only with a mark, i.e. only in the test build), the exact
+/* ip_vs_service_find: fwmark (only for a packet with a mark), the exact
  * (protocol, VIP, port), then a port-0 service of the VIP. k ends up as the key found. */
 __rvs_inline struct rvs_service *svc_find(const struct rvs_pkt *p, struct rvs_svc_key *k)
 {
 	struct rvs_service *s;
-	__u32 mark = rvs_pkt_mark();
+	__u32 mark = p->mark;
 	__builtin_memset(k, 0, sizeof(*k));
 	if (mark) {
 		k->addr[0] = mark;

@@ -133,6 +133,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rvs_lblcr SEC(".maps");
 
+/* fwmark services (rvs_abi.h): first packets the netfilter program hands to rvsd, and
+ * its counters. Defined here so both programs see the same maps (the director's object
+ * creates them; rvsd hands their fds to the netfilter program). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rvs_fwmark_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rvs_fwmark_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rvs_fwmark_stats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -29,6 +29,7 @@ struct rvs_pkt {
 	__s16 code;      /* outcome to count when the verdict is not a code itself */
 	__u16 mtu;       /* RVS_R_FRAG_NEEDED: the MTU to report */
 	__u16 dest;      /* dest slot of the decision (test record) */
+	__u32 mark;      /* the firewall mark of a new flow's packet (rvs_pkt_mark) */
 };
 
 __rvs_inline int parse_l4(struct xdp_md *ctx, struct rvs_pkt *p)

@@ -4,6 +4,8 @@
 //! * `xdp_director.o` — the director, as rvsd loads it;
 //! * `xdp_director_test.o` — the same source with `-DRVS_TEST` (mocked clock, random
 //!   draws and packet mark) for the conformance tests;
+//! * `nf_fwmark.o` — the netfilter program that hands marked first packets to rvsd
+//!   (fwmark services);
 //! * `tc_decap.o` — the real server's tunnel decapsulation;
 //! * `xdp_pass.o` — an XDP_PASS program for veth labs (see `bpf/xdp_pass.c`).
 //!
@@ -104,7 +106,7 @@ fn main() {
             }
         }
     }
-    for f in ["xdp_director.c", "tc_decap.c", "xdp_pass.c"] {
+    for f in ["xdp_director.c", "nf_fwmark.c", "tc_decap.c", "xdp_pass.c"] {
         println!("cargo:rerun-if-changed={}", bpf.join(f).display());
     }
     println!("cargo:rerun-if-env-changed=CLANG");
@@ -125,6 +127,13 @@ fn main() {
         &director,
         &out.join("xdp_director_test.o"),
         &["RVS_TEST"],
+        &include,
+    );
+    compile(
+        &clang,
+        &bpf.join("nf_fwmark.c"),
+        &out.join("nf_fwmark.o"),
+        &[],
         &include,
     );
     compile(

@@ -8,7 +8,7 @@ use crate::sched::{SchedEnv, SchedInput};
 use crate::state::{tcp_next, ConnState, Dir, SctpState, TcpFlags, TcpState};
 use crate::table::{Table, CONTROL_REARM_MS};
 use crate::types::{Family, Forward, Millis, Protocol, ServiceKey};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 pub const IPPROTO_IP: u8 = 0;
 
@@ -108,13 +108,6 @@ pub enum Verdict {
     /// A virtual service with no eligible server: ICMP port unreachable, drop.
     Unreachable,
     Drop(DropReason),
-}
-
-fn fwmark_addr(mark: u32, family: Family) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4(Ipv4Addr::from(mark)),
-        Family::V6 => IpAddr::V6(Ipv6Addr::from(mark as u128)),
-    }
 }
 
 impl Table {
@@ -541,7 +534,7 @@ impl Table {
             ServiceKey::Fwmark { mark, family } => TemplateKey {
                 proto: IPPROTO_IP,
                 snet,
-                vaddr: fwmark_addr(mark, family),
+                vaddr: crate::sync::fwmark_addr(mark, family),
                 vport: 0,
                 pe_data: Vec::new(),
             },

@@ -533,11 +533,13 @@ pub enum SyncInstall {
     Stale,
 }
 
-/// The address a fwmark template carries as its virtual address (mark 1 = `0.0.0.1`).
+/// The address a fwmark template carries as its virtual address: the mark in network
+/// order in the first 32 bits (the kernel's `{ .ip = htonl(svc->fwmark) }`), so mark 1 is
+/// `0.0.0.1`, and `0:1::` for IPv6.
 pub fn fwmark_addr(mark: u32, family: Family) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::from(mark)),
-        Family::V6 => IpAddr::V6(Ipv6Addr::from(mark as u128)),
+        Family::V6 => IpAddr::V6(Ipv6Addr::from((mark as u128) << 96)),
     }
 }
 

@@ -58,6 +58,9 @@ pub type SyncSink = Arc<dyn Fn(&[SyncEntry]) + Send + Sync>;
 pub enum Unserved {
     /// `-f`, `virtual_server fwmark`.
     Fwmark,
+    /// fwmark services where the hook that reads marks could not be set up (the XDP
+    /// plane: a netfilter BPF program, Linux 6.4).
+    FwmarkHook,
     /// `--sctp-service`, `protocol SCTP`.
     Sctp,
     /// A service on port 0 (all ports of the address).
@@ -72,6 +75,10 @@ impl fmt::Display for Unserved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Unserved::Fwmark => "fwmark services",
+            Unserved::FwmarkHook => {
+                "fwmark services on this host: it cannot read packet marks \
+                 (`rvsadm --status` says why at xdp.fwmark)"
+            }
             Unserved::Sctp => "SCTP services",
             Unserved::PortZero => "port-0 (all ports) services",
             Unserved::SipPe => "the SIP persistence engine",

@@ -107,6 +107,8 @@ abi_consts! {
     pub const RVS_INITIAL_TIMEOUT_S: u32 = 3;
     pub const RVS_SYNC_RING_BYTES: u32 = 4 << 20;
     pub const RVS_MAX_IFACES: u32 = 4;
+    pub const RVS_FWMARK_MAGIC: u32 = 0x7276_6d6b;
+    pub const RVS_FWMARK_FRAME_MAX: u32 = 3072;
 
     pub const RVS_AF_INET: u8 = 2;
     pub const RVS_AF_INET6: u8 = 10;
@@ -535,6 +537,35 @@ abi_struct! {
 }
 
 abi_struct! {
+    /// The metadata in front of a frame rvsd runs again for the netfilter program.
+    pub struct FwmarkMeta = "rvs_fwmark_meta" {
+        pub magic: u32,
+        pub mark: u32,
+    }
+}
+
+abi_struct! {
+    /// A record of `rvs_fwmark_ring`: a marked first packet, as it arrived.
+    pub struct FwmarkRec = "rvs_fwmark_rec" {
+        pub ifindex: u32,
+        pub mark: u32,
+        pub len: u32,
+        pub family: u32,
+        pub frame: [u8; RVS_FWMARK_FRAME_MAX as usize],
+    }
+}
+
+abi_struct! {
+    /// What the netfilter program of fwmark services did (per CPU).
+    pub struct FwmarkCount = "rvs_fwmark_count" {
+        pub diverted: u64,
+        pub ring_full: u64,
+        pub too_big: u64,
+        pub nonlinear: u64,
+    }
+}
+
+abi_struct! {
     /// Inputs of the mocked helpers and the record of the last decision (test build).
     pub struct TestEnv = "rvs_test_env" {
         pub now_ns: u64,
@@ -578,6 +609,9 @@ pub const STRUCTS: &[StructLayout] = &[
     CtlInstall::LAYOUT,
     SyncEvent::LAYOUT,
     SyncCount::LAYOUT,
+    FwmarkMeta::LAYOUT,
+    FwmarkRec::LAYOUT,
+    FwmarkCount::LAYOUT,
     TestEnv::LAYOUT,
 ];
 

@@ -17,7 +17,7 @@ use crate::loader::Director;
 use crate::reconcile::MapState;
 use aya::maps::{MapData, RingBuf};
 use rvs_core::sync::{flags, DEFAULT_TEMPLATE_TIMEOUT_S};
-use rvs_core::{Protocol, ServiceKey, SyncEntry, SyncInstall, SyncSkip, Table};
+use rvs_core::{Protocol, SyncEntry, SyncInstall, SyncSkip, Table};
 use rvs_dataplane::SyncSink;
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -54,7 +54,7 @@ pub fn event_entry(ev: &abi::SyncEvent, d: &abi::Dest) -> SyncEntry {
         if proto == 0 {
             match vaddr {
                 std::net::IpAddr::V4(a) => u32::from(a),
-                std::net::IpAddr::V6(a) => u128::from(a) as u32,
+                std::net::IpAddr::V6(a) => (u128::from(a) >> 96) as u32,
             }
         } else {
             0
@@ -151,16 +151,12 @@ fn record(
         return Err(SyncSkip::Unsupported); // the sip persistence engine is not served
     }
     let proto = Protocol::from_number(e.proto);
-    if !matches!(proto, Some(Protocol::Tcp) | Some(Protocol::Udp)) {
-        return Err(SyncSkip::Unsupported); // SCTP, fwmark templates
+    // a fwmark service's template has protocol 0 (IPPROTO_IP) and the mark as its address
+    let fwmark_template = template && e.proto == 0 && e.fwmark != 0;
+    if !fwmark_template && !matches!(proto, Some(Protocol::Tcp) | Some(Protocol::Udp)) {
+        return Err(SyncSkip::Unsupported); // SCTP
     }
     let sid = table.sync_service(e).ok_or(SyncSkip::NoService)?;
-    if matches!(
-        table.service(sid).map(|s| s.cfg.key),
-        Some(ServiceKey::Fwmark { .. })
-    ) {
-        return Err(SyncSkip::Unsupported); // XDP serves no fwmark service
-    }
     let did = table.sync_dest(sid, e).ok_or(SyncSkip::NoDest)?;
     let slot = st.dest_slot(did).ok_or(SyncSkip::NoDest)?;
     let (rstate, mut rflags) = match state {

@@ -13,6 +13,8 @@
 //!   lblc/lblcr caches; [`stats`] reads the counters;
 //! * [`connsync`] is the data-plane side of connection sync (the master's ring of
 //!   entries, the backup's installation);
+//! * [`fwmark`] serves fwmark services: a netfilter program hands marked first packets
+//!   back to the director;
 //! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives;
 //! * [`testenv`] drives the test build's hooks (mocked clock, random draws, packet mark)
 //!   for the conformance tests.
@@ -28,6 +30,7 @@ pub mod connsync;
 pub mod encode;
 pub mod error;
 pub mod forwarding;
+pub mod fwmark;
 pub mod loader;
 pub mod locality;
 pub mod neigh;

@@ -130,6 +130,7 @@ pub struct Maps {
     pub config: RawMap,
     pub neigh_req: RawMap,
     pub sync_count: RawMap,
+    pub fwmark_stats: RawMap,
     pub test_env: Option<RawMap>,
 }
 
@@ -195,6 +196,7 @@ const MAP_SHAPES: &[(&str, usize, usize, bool)] = &[
     ("rvs_config", 4, size_of::<abi::Config>(), false),
     ("rvs_neigh_req", 0, size_of::<abi::VipKey>(), false),
     ("rvs_sync_count", 4, size_of::<abi::SyncCount>(), true),
+    ("rvs_fwmark_stats", 4, size_of::<abi::FwmarkCount>(), true),
 ];
 
 impl Maps {
@@ -246,6 +248,7 @@ impl Maps {
             config: get("rvs_config")?,
             neigh_req: get("rvs_neigh_req")?,
             sync_count: get("rvs_sync_count")?,
+            fwmark_stats: get("rvs_fwmark_stats")?,
             test_env,
         })
     }
@@ -311,6 +314,8 @@ pub struct Director {
     pub maps: Maps,
     /// The ring of entries a sync master sends, while no reader holds it.
     sync_ring: std::sync::Mutex<Option<aya::maps::RingBuf<aya::maps::MapData>>>,
+    /// The ring of marked first packets (fwmark services), while no reader holds it.
+    fwmark_ring: std::sync::Mutex<Option<aya::maps::RingBuf<aya::maps::MapData>>>,
     pin_dir: PathBuf,
     build: Build,
     links: Vec<(String, FdLink)>,
@@ -388,10 +393,16 @@ impl Director {
             .ok_or_else(|| XdpError::Other("the object has no map rvs_sync_ring".into()))?;
         let ring = aya::maps::RingBuf::try_from(ring)
             .map_err(|e| XdpError::Other(format!("rvs_sync_ring: {e}")))?;
+        let fwmark_ring = ebpf
+            .take_map("rvs_fwmark_ring")
+            .ok_or_else(|| XdpError::Other("the object has no map rvs_fwmark_ring".into()))?;
+        let fwmark_ring = aya::maps::RingBuf::try_from(fwmark_ring)
+            .map_err(|e| XdpError::Other(format!("rvs_fwmark_ring: {e}")))?;
         let mut d = Director {
             ebpf,
             maps,
             sync_ring: std::sync::Mutex::new(Some(ring)),
+            fwmark_ring: std::sync::Mutex::new(Some(fwmark_ring)),
             pin_dir: opts.pin_dir.clone(),
             build: opts.build,
             links: Vec::new(),
@@ -411,6 +422,19 @@ impl Director {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// Takes the ring of marked first packets (for [`crate::fwmark::Hook`]).
+    pub fn take_fwmark_ring(&self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
+        self.fwmark_ring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Gives the ring of marked first packets back when its reader stops.
+    pub fn return_fwmark_ring(&self, ring: aya::maps::RingBuf<aya::maps::MapData>) {
+        *self.fwmark_ring.lock().unwrap_or_else(|p| p.into_inner()) = Some(ring);
     }
 
     /// Gives the sync ring back when a reader stops.
@@ -561,8 +585,18 @@ impl Director {
     /// Runs `rvs_xdp` once on a frame as if it arrived on `ifindex` (BPF_PROG_TEST_RUN).
     /// Returns the verdict and the frame as the program left it.
     pub fn run_xdp(&self, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)> {
+        self.run_xdp_meta(&[], frame, ifindex)
+    }
+
+    /// [`Director::run_xdp`] with `meta` in front of the frame as its metadata (what rvsd
+    /// puts there for the fwmark services' netfilter program, [`crate::fwmark`]).
+    pub fn run_xdp_meta(&self, meta: &[u8], frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)> {
+        let mut data = meta.to_vec();
+        data.extend_from_slice(frame);
+        let frame = &data[..];
         let mut out = vec![0u8; frame.len() + 512];
-        let ctx = xdp_md(frame.len(), ifindex);
+        let mut ctx = xdp_md(frame.len(), ifindex);
+        ctx[0..4].copy_from_slice(&(meta.len() as u32).to_ne_bytes());
         let mut ctx_out = [0u8; 24];
         let r = self
             .xdp("rvs_xdp")?
@@ -579,6 +613,8 @@ impl Director {
                 error: Box::new(e),
             })?;
         out.truncate(r.data_size_out as usize);
+        // the output starts at the metadata
+        out.drain(..meta.len().min(out.len()));
         Ok((r.return_value, out))
     }
 

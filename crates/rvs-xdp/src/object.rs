@@ -10,6 +10,8 @@ static DIRECTOR_TEST: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
     env!("OUT_DIR"),
     "/xdp_director_test.o"
 )));
+static NF_FWMARK: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/nf_fwmark.o")));
 static DECAP: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/tc_decap.o")));
 static PASS: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/xdp_pass.o")));
 
@@ -27,6 +29,12 @@ pub fn director(build: Build) -> &'static [u8] {
         Build::Production => &DIRECTOR.0,
         Build::Test => &DIRECTOR_TEST.0,
     }
+}
+
+/// The netfilter program of fwmark services (`bpf/nf_fwmark.c`), loaded by
+/// [`crate::fwmark`].
+pub fn nf_fwmark() -> &'static [u8] {
+    &NF_FWMARK.0
 }
 
 pub fn decap() -> &'static [u8] {

@@ -230,6 +230,8 @@ pub struct XdpPlane {
     worker: Mutex<Option<JoinHandle<()>>>,
     /// The sync master's ring reader, while a master runs.
     sync_reader: Mutex<Option<crate::connsync::Reader>>,
+    /// fwmark services: the netfilter hook and its reader, or why there is none.
+    fwmark: std::result::Result<crate::fwmark::Hook, String>,
 }
 
 /// Turns on forwarding for and attaches the director to every interface of `opts`
@@ -305,6 +307,20 @@ impl XdpPlane {
             live_conns: AtomicU64::new(0),
             sweeper: Mutex::new(sweep::Sweeper::new()),
         });
+        let fwmark = match opts.build {
+            Build::Production => crate::fwmark::Hook::start(inner.clone()),
+            Build::Test => Err("the test build takes marks from rvs_test_env".to_string()),
+        };
+        match &fwmark {
+            Ok(_) => tracing::info!(
+                priority = crate::fwmark::PRIORITY,
+                "xdp data plane: fwmark services served (netfilter hook in PREROUTING after mangle)"
+            ),
+            Err(e) if opts.build == Build::Production => {
+                tracing::warn!("xdp data plane: fwmark services will be refused: {e}")
+            }
+            Err(_) => {}
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let worker = opts.worker.then(|| {
             let inner = inner.clone();
@@ -319,6 +335,7 @@ impl XdpPlane {
             stop,
             worker: Mutex::new(worker),
             sync_reader: Mutex::new(None),
+            fwmark,
         })
     }
 
@@ -387,6 +404,9 @@ fn worker(inner: Arc<Inner>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
 impl Drop for XdpPlane {
     fn drop(&mut self) {
         self.set_sync_sink(None);
+        if let Ok(h) = &mut self.fwmark {
+            h.halt();
+        }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
@@ -405,13 +425,15 @@ impl DataPlane for XdpPlane {
         "xdp"
     }
 
-    /// XDP runs before anything sets a firewall mark, so a fwmark service would never match
-    /// (the test build reads marks from a map); SCTP is not forwarded; the SIP persistence
+    /// fwmark services need the netfilter hook that reads marks ([`crate::fwmark`]; the
+    /// test build reads marks from a map); SCTP is not forwarded; the SIP persistence
     /// engine is not implemented (its new flows would drop as `no_pe_data`).
     fn unserved_service(&self, cfg: &ServiceConfig) -> Option<Unserved> {
         match cfg.key {
-            ServiceKey::Fwmark { .. } if self.inner.opts.build != Build::Test => {
-                Some(Unserved::Fwmark)
+            ServiceKey::Fwmark { .. }
+                if self.inner.opts.build != Build::Test && self.fwmark.is_err() =>
+            {
+                Some(Unserved::FwmarkHook)
             }
             ServiceKey::Addr {
                 proto: Protocol::Sctp,
@@ -461,6 +483,32 @@ impl DataPlane for XdpPlane {
         if let Ok((events, lost)) = crate::connsync::ring_counts(&self.inner.dir) {
             f.push(("xdp.sync.ring_events".to_string(), events.to_string()));
             f.push(("xdp.sync.ring_lost".to_string(), lost.to_string()));
+        }
+        match &self.fwmark {
+            Ok(h) => {
+                let c = crate::fwmark::Hook::counters(&self.inner.dir);
+                f.push((
+                    "xdp.fwmark".to_string(),
+                    format!(
+                        "served (netfilter hook: IPv4 and IPv6 PREROUTING, priority {})",
+                        crate::fwmark::PRIORITY
+                    ),
+                ));
+                for (k, v) in [
+                    ("diverted", c.diverted),
+                    ("ring_full", c.ring_full),
+                    ("too_big", c.too_big),
+                    ("nonlinear", c.nonlinear),
+                    ("reruns", h.reruns.runs.load(Ordering::Relaxed)),
+                    ("sent", h.reruns.sent.load(Ordering::Relaxed)),
+                    ("dropped", h.reruns.dropped.load(Ordering::Relaxed)),
+                    ("passed", h.reruns.passed.load(Ordering::Relaxed)),
+                    ("failed", h.reruns.failed.load(Ordering::Relaxed)),
+                ] {
+                    f.push((format!("xdp.fwmark.{k}"), v.to_string()));
+                }
+            }
+            Err(e) => f.push(("xdp.fwmark".to_string(), format!("not served: {e}"))),
         }
         if let Ok(rs) = stats::reasons(&self.inner.dir) {
             for (code, packets, _) in rs {

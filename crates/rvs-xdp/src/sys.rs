@@ -1,5 +1,7 @@
-//! The few raw `bpf(2)` map operations aya 0.14 does not offer (element flags such as
-//! `BPF_F_LOCK`, batch lookup) and the mmap of the shared counter array.
+//! The few raw `bpf(2)` operations aya 0.14 does not offer: map operations with element
+//! flags (`BPF_F_LOCK`) and batch lookup, the mmap of the shared counter array, and the
+//! netfilter program of fwmark services (its load and its link), and the packet socket
+//! that sends the frames the director made of its packets.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -10,6 +12,11 @@ const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_CREATE: libc::c_long = 28;
+
+const BPF_PROG_TYPE_NETFILTER: u32 = 32;
+const BPF_NETFILTER: u32 = 45;
 
 /// Update flags.
 pub const BPF_ANY: u64 = 0;
@@ -40,8 +47,167 @@ struct BatchAttr {
     flags: u64,
 }
 
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<()> {
-    // The kernel reads at most size_of::<bpf_attr>() bytes; we pass exactly our struct.
+/// `union bpf_attr` for BPF_PROG_LOAD, up to `expected_attach_type`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// `union bpf_attr` for BPF_LINK_CREATE of a netfilter program.
+#[repr(C)]
+#[derive(Default)]
+struct NetfilterLinkAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    pf: u32,
+    hooknum: u32,
+    priority: i32,
+    nf_flags: u32,
+}
+
+/// Loads BPF instructions (8 bytes each, as the ELF holds them) as a netfilter program.
+/// On a refusal the error carries the verifier's log.
+pub fn load_netfilter_prog(
+    name: &str,
+    insns: &[u8],
+    license: &std::ffi::CStr,
+) -> io::Result<OwnedFd> {
+    let load = |log: &mut [u8]| -> io::Result<OwnedFd> {
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_NETFILTER,
+            insn_cnt: (insns.len() / 8) as u32,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            expected_attach_type: BPF_NETFILTER,
+            ..Default::default()
+        };
+        if !log.is_empty() {
+            attr.log_level = 1;
+            attr.log_size = log.len() as u32;
+            attr.log_buf = log.as_mut_ptr() as u64;
+        }
+        let n = name.len().min(15);
+        attr.prog_name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        fd_of(bpf_fd(BPF_PROG_LOAD, &mut attr))
+    };
+    match load(&mut []) {
+        Ok(fd) => Ok(fd),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EACCES) || e.raw_os_error() == Some(libc::EINVAL) =>
+        {
+            let mut log = vec![0u8; 1 << 20];
+            match load(&mut log) {
+                Ok(fd) => Ok(fd),
+                Err(e2) => {
+                    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                    let text = String::from_utf8_lossy(&log[..end]);
+                    let tail: Vec<&str> = text.lines().rev().take(12).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    Err(io::Error::new(
+                        e2.kind(),
+                        format!("{e2}; verifier: {}", tail.join(" | ")),
+                    ))
+                }
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Attaches a netfilter program to hook `hooknum` of family `pf` (NFPROTO_*) at
+/// `priority`; the hook stays while the returned link fd is open.
+pub fn link_netfilter(
+    prog: BorrowedFd<'_>,
+    pf: u32,
+    hooknum: u32,
+    priority: i32,
+) -> io::Result<OwnedFd> {
+    let mut attr = NetfilterLinkAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_NETFILTER,
+        pf,
+        hooknum,
+        priority,
+        ..Default::default()
+    };
+    fd_of(bpf_fd(BPF_LINK_CREATE, &mut attr))
+}
+
+/// An `AF_PACKET` socket that sends whole frames out of an interface, past netfilter
+/// (what XDP_TX and a redirect do). Opened while rvsd may (`CAP_NET_RAW`); sending needs
+/// no capability.
+#[derive(Debug)]
+pub struct PacketSender {
+    fd: OwnedFd,
+}
+
+impl PacketSender {
+    pub fn open() -> io::Result<PacketSender> {
+        // SAFETY: a plain socket(2) call; the result is checked.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        fd_of(if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fd)
+        })
+        .map(|fd| PacketSender { fd })
+    }
+
+    /// Sends `frame` (Ethernet header included) out of `ifindex`.
+    pub fn send(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+        if frame.len() < 14 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a frame without its header",
+            ));
+        }
+        // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = u16::from_ne_bytes([frame[12], frame[13]]);
+        sa.sll_ifindex = ifindex as i32;
+        sa.sll_halen = 6;
+        sa.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: sends from a live buffer to a properly sized sockaddr_ll.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn fd_of(rc: io::Result<i32>) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    rc.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn bpf_fd<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<i32> {
     // SAFETY: attr points to a live, properly laid out struct of the given size.
     let rc = unsafe {
         libc::syscall(
@@ -54,8 +220,12 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(())
+        Ok(rc as i32)
     }
+}
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<()> {
+    bpf_fd(cmd, attr).map(|_| ())
 }
 
 /// A map by file descriptor, with its key and value sizes.

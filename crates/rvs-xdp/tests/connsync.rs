@@ -371,6 +371,66 @@ fn a_received_template_keeps_new_connections_of_its_clients_on_their_server() {
     assert_eq!(t.state, "ASSURED");
 }
 
+/// fwmark services (served through the netfilter hook, `rvs_xdp::fwmark`): a kernel
+/// master's template of a persistent fwmark service (protocol 0, the mark as its address)
+/// and a connection of it are taken; the connection forwards without a mark, and the
+/// client's next connection, marked, goes to the template's server.
+#[test]
+fn received_fwmark_entries_keep_the_marks_clients_on_their_server() {
+    let Some(mut rig) = rig("sync-fwmark", Build::Production) else {
+        return;
+    };
+    let mut cfg = ServiceConfig::new(rvs_core::ServiceKey::Fwmark {
+        mark: 3,
+        family: rvs_core::Family::V4,
+    })
+    .with_scheduler("rr");
+    cfg.persistence = Some(300);
+    let k = rig.service_cfg(cfg);
+    rig.dest(&k, "10.0.0.11", 0, Forward::Route, 1);
+    rig.dest(&k, "10.0.0.12", 0, Forward::Route, 1);
+    let tpl = SyncEntry {
+        proto: 0,
+        caddr: ip("10.9.0.56"),
+        cport: 0,
+        vaddr: rvs_core::sync::fwmark_addr(3, rvs_core::Family::V4),
+        vport: 0,
+        dport: 0,
+        fwmark: 3,
+        flags: flags::TEMPLATE | flags::INACTIVE | flags::DROUTE | flags::NOOUTPUT,
+        state: 1,
+        timeout: 300,
+        ..received("10.9.0.56", 0, 0, "10.0.0.12", 0)
+    };
+    let conn = SyncEntry {
+        vaddr: ip("10.0.0.77"),
+        fwmark: 3,
+        ..received("10.9.0.56", 41000, 443, "10.0.0.12", 443)
+    };
+    assert_eq!(
+        install(&mut rig, &[tpl, conn]),
+        vec![Ok(SyncInstall::Created), Ok(SyncInstall::Created)]
+    );
+    assert_eq!(rig.counts(&k, "10.0.0.12", 0), (1, 0, 1, false));
+    let ack = client("10.9.0.56", "10.0.0.77", &seg(41000, 443, ACK));
+    let (v, out) = rig.run(&ack);
+    assert_eq!((v, out), (XDP_TX, remac(&ack, rs_mac(0x12), D0_MAC)));
+    let meta = rvs_xdp::abi::FwmarkMeta {
+        magic: rvs_xdp::abi::RVS_FWMARK_MAGIC,
+        mark: 3,
+    };
+    for cport in [41001, 41002, 41003] {
+        let syn = client("10.9.0.56", "10.0.0.77", &seg(cport, 80, SYN));
+        let (v, out) = rig
+            .plane
+            .director()
+            .run_xdp_meta(rvs_xdp::abi::Plain::as_bytes(&meta), &syn, rig.if0)
+            .expect("run");
+        assert_eq!((v, out), (XDP_TX, remac(&syn, rs_mac(0x12), D0_MAC)));
+    }
+    assert_eq!(rig.counts(&k, "10.0.0.12", 0).0, 4);
+}
+
 /// The sweeper reads the tables whole only every few seconds; an entry a backup installs
 /// with a shorter timeout still expires on time.
 #[test]

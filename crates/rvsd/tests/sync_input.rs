@@ -11,7 +11,6 @@ use rvs_core::sync::flags;
 use rvs_core::SyncEntry;
 use rvs_sync::wire::encode;
 use rvs_testkit::netns::Lab;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use xdp_lab::*;
@@ -35,22 +34,6 @@ fn entry(client: u32, server: &str) -> SyncEntry {
         pe_name: None,
         pe_data: None,
     }
-}
-
-fn facts(d: &Rvsd) -> HashMap<String, String> {
-    d.adm("--status")
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn fact(d: &Rvsd, name: &str) -> u64 {
-    facts(d)
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact {name}"))
-        .parse()
-        .unwrap()
 }
 
 /// The peer's socket: multicast out of its eth0.
@@ -114,11 +97,11 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
     };
     let wait_fact = |name: &str, want: u64| {
         let t0 = Instant::now();
-        while fact(&d, name) < want {
+        while d.fact(name) < want {
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
                 "{name} stays at {} (want {want})",
-                fact(&d, name)
+                d.fact(name)
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -175,7 +158,7 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
         wait_fact(&format!("sync.backup.dropped.{reason}"), 1);
     }
     assert_eq!(
-        fact(&d, "xdp.connections"),
+        d.fact("xdp.connections"),
         0,
         "nothing of a malformed message"
     );
@@ -190,7 +173,7 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
     wait_fact("sync.backup.skipped.no_service", 1);
     wait_fact("sync.backup.skipped.no_dest", 1);
     wait_fact("sync.backup.skipped.unsupported", 1);
-    assert_eq!(fact(&d, "xdp.connections"), 0);
+    assert_eq!(d.fact("xdp.connections"), 0);
 
     // A flood of valid entries: the table takes 512 and refuses the rest.
     let flood: Vec<SyncEntry> = (0..2000).map(|i| entry(100 + i, "10.66.0.11")).collect();
@@ -199,18 +182,17 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let t0 = Instant::now();
-    while fact(&d, "sync.backup.installed.created") + fact(&d, "sync.backup.skipped.table_full")
-        < 2000
+    while d.fact("sync.backup.installed.created") + d.fact("sync.backup.skipped.table_full") < 2000
     {
-        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", facts(&d));
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", d.facts());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let created = fact(&d, "sync.backup.installed.created");
+    let created = d.fact("sync.backup.installed.created");
     assert!(
         (400..=512).contains(&created),
         "{created} created in a table of 512"
     );
-    assert_eq!(fact(&d, "sync.backup.skipped.table_full"), 2000 - created);
+    assert_eq!(d.fact("sync.backup.skipped.table_full"), 2000 - created);
     let listing = d.adm("-Lnc");
     let lines: Vec<&str> = listing.lines().skip(2).collect();
     assert_eq!(lines.len() as u64, created);
@@ -224,7 +206,7 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
     // drops before a socket (a full backlog) no socket sees.
     let junk = with(&|m| m[1] = 4);
     let udp0 = udp_counters(&lab);
-    let before = fact(&d, "sync.backup.dropped.syncid");
+    let before = d.fact("sync.backup.dropped.syncid");
     let t0 = Instant::now();
     for _ in 0..50_000 {
         let _ = s.send_to(&junk, GROUP);
@@ -253,8 +235,8 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
     loop {
         let (read, overflow) = udp_counters(&lab);
         let (read, overflow) = (read - udp0.0, overflow - udp0.1);
-        let counted = fact(&d, "sync.backup.dropped.syncid") - before;
-        if counted == read && fact(&d, "sync.backup.dropped.socket_overflow") == overflow {
+        let counted = d.fact("sync.backup.dropped.syncid") - before;
+        if counted == read && d.fact("sync.backup.dropped.socket_overflow") == overflow {
             assert!(read + overflow > 10_000, "{read} read, {overflow} dropped");
             eprintln!("burst of 50,000 sent in {burst:?}: {read} read and counted, {overflow} dropped at the socket and counted");
             break;
@@ -262,7 +244,7 @@ fn malformed_foreign_and_flooding_sync_input_is_refused_and_bounded() {
         assert!(
             t2.elapsed() < Duration::from_secs(20),
             "{counted} counted, {read} read by the socket; {} overflow counted, {overflow} in the kernel",
-            fact(&d, "sync.backup.dropped.socket_overflow")
+            d.fact("sync.backup.dropped.socket_overflow")
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -406,6 +406,25 @@ impl Rvsd {
         }
     }
 
+    /// `rvsadm --status`: the facts by name.
+    pub fn facts(&self) -> std::collections::HashMap<String, String> {
+        self.adm("--status")
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect()
+    }
+
+    /// A numeric fact of `rvsadm --status`.
+    pub fn fact(&self, name: &str) -> u64 {
+        let f = self.facts();
+        let v = f
+            .get(name)
+            .unwrap_or_else(|| panic!("no fact {name} in {f:?}"));
+        v.parse()
+            .unwrap_or_else(|_| panic!("fact {name} is not a number: {v}"))
+    }
+
     pub fn adm(&self, args: &str) -> String {
         let o = Command::new(&self.rvsadm)
             .arg("--socket")
@@ -451,5 +470,72 @@ impl Drop for Rvsd {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// One L2 segment (bridge in "sw"): client 10.30.0.2, director 10.30.0.1 (+ VIP
+/// 10.30.0.100), servers 10.30.0.11-13 with the VIP on lo.
+pub fn segment_topology(lab: &mut Lab, dir: &Path) {
+    for ns in ["c", "d", "r1", "r2", "r3"] {
+        lab.add_ns(ns).expect("netns");
+    }
+    new_bridge(lab);
+    bridge_port(lab, "c", "eth0", "10.30.0.2/24", "sc");
+    bridge_port(lab, "d", "d0", "10.30.0.1/24", "sd");
+    xdp_peer(lab, "sw", "sd", dir);
+    sh(lab, "d", "ip addr add 10.30.0.100/32 dev d0");
+    for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+        bridge_port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.30.0.1{}/24", i + 1),
+            &format!("s{r}"),
+        );
+    }
+}
+
+pub fn rvs_rs(lab: &Lab, ns: &str, args: &str) -> String {
+    let o = netns_command(lab, ns, &tool("rvs-rs"))
+        .args(args.split_whitespace())
+        .output()
+        .expect("rvs-rs");
+    assert!(
+        o.status.success(),
+        "[{ns}] rvs-rs {args}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// NAT topology: client 10.10.0.2 -- d0 10.10.0.1 [director] d1 10.20.0.1 -- bridge --
+/// servers 10.20.0.11-13 (default route via the director). VIP 10.10.0.100 on d0.
+pub fn nat_topology(lab: &mut Lab, dir: &Path) {
+    for ns in ["c", "d", "r1", "r2", "r3"] {
+        lab.add_ns(ns).expect("netns");
+    }
+    new_bridge(lab);
+    lab.veth("c", "eth0", "10.10.0.2/24", "d", "d0", "10.10.0.1/24")
+        .expect("veth");
+    xdp_peer(lab, "c", "eth0", dir);
+    full_checksums(lab, "c", "eth0");
+    full_checksums(lab, "d", "d0");
+    sh(lab, "c", "ip route add default via 10.10.0.1");
+    sh(lab, "d", "ip addr add 10.10.0.100/32 dev d0");
+    lab.veth("d", "d1", "10.20.0.1/24", "sw", "sd1", "")
+        .expect("veth");
+    sh(lab, "sw", "ip link set sd1 master br0");
+    xdp_peer(lab, "sw", "sd1", dir);
+    full_checksums(lab, "sw", "sd1");
+    full_checksums(lab, "d", "d1");
+    for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+        bridge_port(
+            lab,
+            r,
+            "eth0",
+            &format!("10.20.0.1{}/24", i + 1),
+            &format!("s{r}"),
+        );
+        sh(lab, r, "ip route add default via 10.20.0.1");
     }
 }
