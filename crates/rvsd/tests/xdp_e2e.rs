@@ -308,7 +308,7 @@ fn health_checks_move_real_servers_in_and_out_of_the_bpf_service_list() {
     let o = Command::new(&rvsd.rvsadm)
         .arg("--socket")
         .arg(&rvsd.socket)
-        .args(["-A", "-f", "7", "-s", "rr"])
+        .args(["-A", "--sctp-service", "10.10.0.100:80", "-s", "rr"])
         .output()
         .expect("rvsadm");
     assert_eq!(
@@ -318,7 +318,7 @@ fn health_checks_move_real_servers_in_and_out_of_the_bpf_service_list() {
         ),
         (
             Some(255),
-            "the xdp data plane does not serve fwmark services\n".to_string()
+            "the xdp data plane does not serve SCTP services\n".to_string()
         )
     );
     assert_eq!(
