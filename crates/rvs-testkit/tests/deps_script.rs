@@ -64,7 +64,10 @@ fn run_install(existing_policy: Option<&str>) -> (String, Option<String>) {
 #[test]
 fn installing_packages_stops_no_service_and_starts_none() {
     let (calls, after) = run_install(None);
-    assert!(calls.contains("apt-get install"), "apt-get not run: {calls}");
+    assert!(
+        calls.contains("apt-get install"),
+        "apt-get not run: {calls}"
+    );
     assert!(
         calls.contains("policy-rc.d exit 101"),
         "services could start during the install: {calls}"

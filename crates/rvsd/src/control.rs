@@ -98,6 +98,13 @@ async fn send(stream: &mut UnixStream, reply: &Reply) -> Result<(), FrameError> 
 }
 
 async fn client(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), FrameError> {
+    let peer = stream
+        .peer_cred()
+        .map(|c| crate::audit::Peer {
+            uid: Some(c.uid()),
+            pid: c.pid(),
+        })
+        .unwrap_or_default();
     loop {
         let frame = match read_frame_async(&mut stream, MAX_REQUEST).await {
             Ok(f) => f,
@@ -116,15 +123,17 @@ async fn client(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Frame
         };
         let reply = match serde_json::from_slice::<Request>(&frame) {
             Ok(req) => {
-                if req.is_mutation() {
-                    tracing::info!(?req, "control request");
-                }
+                let audit = req.is_mutation().then(|| req.clone());
                 let d = daemon.clone();
                 // Table work is CPU-bound and short; keep it off the reactor threads.
-                match tokio::task::spawn_blocking(move || d.handle(req)).await {
+                let reply = match tokio::task::spawn_blocking(move || d.handle(req)).await {
                     Ok(r) => r,
                     Err(e) => protocol_error(format!("internal error: {e}")),
+                };
+                if let Some(req) = audit {
+                    crate::audit::log(&req, &reply, peer);
                 }
+                reply
             }
             Err(e) => protocol_error(format!("malformed request: {e}")),
         };

@@ -15,7 +15,12 @@ pub struct Daemon {
     checkers: OnceLock<CheckerSource>,
     /// More `Status` facts (VRRP), after the data plane's.
     facts: OnceLock<FactSource>,
+    /// Told after every change of the table (the state file).
+    on_change: OnceLock<ChangeHook>,
 }
+
+/// Called after a change of the table, with the table unlocked; must not block.
+pub type ChangeHook = Box<dyn Fn() + Send + Sync>;
 
 /// Gives extra `(name, value)` facts for `Status`; same locking rule as [`CheckerSource`].
 pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
@@ -38,6 +43,7 @@ impl Daemon {
             plane,
             checkers: OnceLock::new(),
             facts: OnceLock::new(),
+            on_change: OnceLock::new(),
         };
         {
             let t = d.table();
@@ -73,6 +79,18 @@ impl Daemon {
         let _ = self.facts.set(source);
     }
 
+    /// Who to tell after each change of the table (the state file writer).
+    pub fn set_change_hook(&self, hook: ChangeHook) {
+        let _ = self.on_change.set(hook);
+    }
+
+    /// The table was changed (by a request, a health checker, a reload).
+    pub fn changed(&self) {
+        if let Some(h) = self.on_change.get() {
+            h();
+        }
+    }
+
     /// Serves one request.
     pub fn handle(&self, req: Request) -> Reply {
         let mut table = self.table();
@@ -93,6 +111,8 @@ impl Daemon {
         };
         if mutation {
             self.plane.sync(&table);
+            drop(table);
+            self.changed();
         }
         reply
     }

@@ -28,10 +28,29 @@ pub mod exit {
 /// How long omega shutdown scripts may run.
 const STOP_SCRIPTS: Duration = Duration::from_secs(1);
 
+/// `-i ID`: the configuration id for `@id` lines (default: the short host name).
+pub static CONFIG_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn options() -> LoadOptions {
     LoadOptions {
-        config_id: short_hostname(),
+        config_id: CONFIG_ID.get().cloned().or_else(short_hostname),
         instance: None,
+    }
+}
+
+/// Which halves of keepalived run (`-P`: VRRP only, `-C`: checkers only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subsystems {
+    pub vrrp: bool,
+    pub checkers: bool,
+}
+
+impl Default for Subsystems {
+    fn default() -> Self {
+        Subsystems {
+            vrrp: true,
+            checkers: true,
+        }
     }
 }
 
@@ -92,39 +111,83 @@ pub fn config_test(path: Option<&Path>) -> u8 {
 pub struct Keepalived {
     path: PathBuf,
     config: Config,
-    sup: Arc<Supervisor>,
-    /// The `vrrp_instance`s ([`crate::vrrp`]).
-    vrrp: crate::vrrp::Vrrp,
+    /// The health checkers (none with `-P`).
+    sup: Option<Arc<Supervisor>>,
+    /// The `vrrp_instance`s ([`crate::vrrp`]); none with `-C`.
+    vrrp: Option<crate::vrrp::Vrrp>,
 }
 
 impl Keepalived {
     /// Loads `path`, applies it to the daemon's table and starts the checkers; the
     /// daemon's `Status` reply lists them from then on.
-    pub async fn start(path: &Path, daemon: Arc<Daemon>) -> Result<Keepalived> {
+    pub async fn start(path: &Path, daemon: Arc<Daemon>, run: Subsystems) -> Result<Keepalived> {
         let config = load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
-        let d = daemon.clone();
-        let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
-            let mut t = d.table();
-            change(&mut t);
-            d.plane().sync(&t);
-        });
-        let sup = Arc::new(Supervisor::start(&config, sink, Options::default()).await);
-        let s = sup.clone();
-        daemon.set_checker_source(Box::new(move || s.status()));
+        let sup = if run.checkers {
+            Some(Self::start_checkers(&config, &daemon).await)
+        } else {
+            tracing::info!(
+                "-P: VRRP only, the virtual servers of {} are not loaded",
+                path.display()
+            );
+            None
+        };
         tracing::info!(
             file = %path.display(),
-            virtual_servers = config.virtual_servers.len(),
-            checkers = sup.running(),
-            vrrp_instances = config.vrrp_instances.len(),
+            virtual_servers = if run.checkers { config.virtual_servers.len() } else { 0 },
+            checkers = sup.as_ref().map_or(0, |s| s.running()),
+            vrrp_instances = if run.vrrp { config.vrrp_instances.len() } else { 0 },
             "keepalived configuration loaded"
         );
-        let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
+        let vrrp = if run.vrrp {
+            Some(crate::vrrp::Vrrp::start(&config, &daemon).await)
+        } else {
+            tracing::info!(
+                "-C: checkers only, the VRRP instances of {} do not run",
+                path.display()
+            );
+            None
+        };
         Ok(Keepalived {
             path: path.to_path_buf(),
             config,
             sup,
             vrrp,
         })
+    }
+
+    async fn start_checkers(config: &Config, daemon: &Arc<Daemon>) -> Arc<Supervisor> {
+        let d = daemon.clone();
+        let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
+            let mut t = d.table();
+            change(&mut t);
+            d.plane().sync(&t);
+            drop(t);
+            d.changed();
+        });
+        let sup = Arc::new(Supervisor::start(config, sink, Options::default()).await);
+        let s = sup.clone();
+        daemon.set_checker_source(Box::new(move || s.status()));
+        sup
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True when VRRP instances run.
+    pub fn runs_vrrp(&self) -> bool {
+        self.vrrp.as_ref().is_some_and(|v| v.running())
+    }
+
+    /// True when health checkers run.
+    pub fn runs_checkers(&self) -> bool {
+        self.sup.is_some()
+    }
+
+    /// The state of the VRRP instances now.
+    pub fn vrrp_status(&self) -> rvs_vrrp::Status {
+        self.vrrp.as_ref().map(|v| v.status()).unwrap_or_default()
     }
 
     /// SIGHUP: reads the file again and applies the difference. A file with errors is
@@ -149,8 +212,12 @@ impl Keepalived {
             "reloading {}",
             self.path.display()
         );
-        self.sup.reload(&cfg).await;
-        self.vrrp.reload(&cfg).await;
+        if let Some(sup) = &self.sup {
+            sup.reload(&cfg).await;
+        }
+        if let Some(v) = &mut self.vrrp {
+            v.reload(&cfg).await;
+        }
         self.config = cfg;
     }
 
@@ -159,8 +226,12 @@ impl Keepalived {
     pub async fn stop(self) {
         // VRRP first: a master's priority 0 lets the backup take over while our
         // services still answer.
-        self.vrrp.stop().await;
-        self.sup.stop(STOP_SCRIPTS).await;
+        if let Some(v) = self.vrrp {
+            v.stop().await;
+        }
+        if let Some(sup) = self.sup {
+            sup.stop(STOP_SCRIPTS).await;
+        }
     }
 }
 
@@ -233,7 +304,9 @@ mod tests {
             Arc::new(Shared::new(Table::new())),
             Box::new(NoDataPlane),
         ));
-        let mut ka = Keepalived::start(&file, daemon.clone()).await.unwrap();
+        let mut ka = Keepalived::start(&file, daemon.clone(), Subsystems::default())
+            .await
+            .unwrap();
         assert_eq!(weight(&daemon), Some(2));
         let Reply::Status(s) = daemon.handle(Request::Status) else {
             panic!()

@@ -4,8 +4,14 @@
 //! ([`control`]) that `rvsadm` talks to, runs the periodic work of the model (timers, rate
 //! estimator, scheduler housekeeping) and drives a data plane ([`rvs_dataplane::DataPlane`]).
 
+pub mod audit;
 pub mod control;
 pub mod daemon;
+pub mod features;
+pub mod logging;
+pub mod notify;
+pub mod pidfile;
 pub mod restore;
+pub mod state_file;
 
 pub use daemon::Daemon;

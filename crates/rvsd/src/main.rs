@@ -10,9 +10,12 @@ use rvsd::Daemon;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
 
+mod dumps;
+mod kaargs;
 mod keepalived;
+mod process;
+mod signals;
 mod vrrp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -29,8 +32,12 @@ enum Plane {
 
 /// rvs daemon: a Linux Virtual Server director.
 #[derive(Debug, Parser)]
-#[command(name = "rvsd", version, about)]
+#[command(name = "rvsd", version, about, disable_version_flag = true)]
 struct Args {
+    /// Print the version and exit (keepalived -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+
     /// Control socket path.
     #[arg(long, env = "RVS_SOCKET", default_value = rvs_api::DEFAULT_SOCKET)]
     socket: PathBuf,
@@ -43,10 +50,16 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
 
-    /// keepalived.conf: its services, real servers and health checkers (keepalived `-f`);
-    /// SIGHUP reloads it.
+    /// keepalived.conf: its services, real servers, health checkers and VRRP instances
+    /// (keepalived `-f`); SIGHUP reloads it. Without -f, rvsd on the default control socket
+    /// reads /etc/keepalived/keepalived.conf when it exists, as keepalived does.
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     use_file: Option<PathBuf>,
+
+    /// The state file that keeps the table across restarts (`none`: no state file).
+    /// Default: beside the control socket (/run/rvs/rvsd.state).
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
 
     /// Check the keepalived.conf (`-f`, else /etc/keepalived/keepalived.conf) and exit:
     /// 0 valid, 4 unreadable, 5 invalid (keepalived `-t`).
@@ -77,7 +90,47 @@ struct Args {
 
     #[command(flatten)]
     xdp: rvs_xdp::cli::XdpArgs,
+
+    #[command(flatten)]
+    ka: kaargs::KeepalivedArgs,
 }
+
+impl Args {
+    /// rvsd on the default control socket is the host's director: it gets the host's
+    /// defaults (keepalived.conf, PID file). Another socket makes a private instance that
+    /// uses only what its options say (tests, labs, a second director).
+    fn system_instance(&self) -> bool {
+        self.socket == std::path::Path::new(rvs_api::DEFAULT_SOCKET)
+    }
+
+    /// `-f`, else keepalived's default file for the host's director when it exists.
+    fn config_file(&self) -> Option<PathBuf> {
+        if let Some(f) = &self.use_file {
+            return Some(f.clone());
+        }
+        let default = std::path::Path::new(keepalived::DEFAULT_CONFIG);
+        (self.system_instance() && default.exists()).then(|| default.to_path_buf())
+    }
+
+    fn state_path(&self) -> Option<PathBuf> {
+        match &self.state_file {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => Some(rvsd::state_file::default_path(&self.socket)),
+        }
+    }
+
+    /// `-p`, else /run/rvsd.pid for the host's director.
+    fn pid_file(&self) -> Option<PathBuf> {
+        self.ka.pid.clone().or_else(|| {
+            self.system_instance()
+                .then(|| PathBuf::from(DEFAULT_PID_FILE))
+        })
+    }
+}
+
+/// The PID file of the host's director (keepalived's is /run/keepalived.pid).
+const DEFAULT_PID_FILE: &str = "/run/rvsd.pid";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TransferArg {
@@ -129,7 +182,9 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
     match args.dataplane {
         Plane::None => Ok(Box::new(NoDataPlane)),
         Plane::Proxy => Ok(proxy()),
-        Plane::Auto => match args.xdp.unavailable() {
+        Plane::Auto => match rvsd::features::xdp_unavailable(&rvsd::features::kernel_release())
+            .or_else(|| args.xdp.unavailable())
+        {
             Some(why) => {
                 tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
                 Ok(proxy())
@@ -142,42 +197,97 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 }
             },
         },
-        Plane::Xdp => Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?)),
-    }
-}
-
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    if args.config_test {
-        return std::process::ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
-    }
-    if args.xdp.xdp_unpin {
-        return match args.xdp.unpin() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rvsd: removing {}: {e}", args.xdp.xdp_pin_dir.display());
-                std::process::ExitCode::FAILURE
+        Plane::Xdp => {
+            if let Some(why) = rvsd::features::xdp_unavailable(&rvsd::features::kernel_release()) {
+                bail!("--dataplane xdp: {why}; the proxy plane (--dataplane proxy) runs on any kernel");
             }
-        };
-    }
-    match start(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rvsd: {e:#}");
-            std::process::ExitCode::FAILURE
+            Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?))
         }
     }
 }
 
-fn start(args: Args) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args = Args::parse();
+    if let Some(name) = &args.ka.signum {
+        return match signals::signum(name) {
+            Some(n) => {
+                println!("{n}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("Unknown sigfunc {name}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(why) = args.ka.refused() {
+        eprintln!("rvsd: {why}");
+        return ExitCode::from(2);
+    }
+    if let Some(id) = &args.ka.config_id {
+        let _ = keepalived::CONFIG_ID.set(id.clone());
+    }
+    if args.config_test {
+        return ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
+    }
+    if args.xdp.xdp_unpin {
+        return match args.xdp.unpin() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: removing {}: {e}", args.xdp.xdp_pin_dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match args.ka.umask() {
+        // SAFETY: umask only sets the process's file-creation mask.
+        Ok(Some(m)) => unsafe {
+            libc::umask(m);
+        },
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    // Both need a single-threaded process: before logging and the runtime start.
+    if let Some(ns) = &args.ka.namespace {
+        if let Err(e) = process::enter_netns(ns) {
+            eprintln!("rvsd: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut ready = if args.ka.fork {
+        match process::daemonize() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("rvsd: cannot fork: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        process::Readiness::none()
+    };
+    rvsd::logging::init(&rvsd::logging::LogOptions {
+        console: args.ka.log_console,
+        detail: args.ka.log_detail,
+        facility: args.ka.log_facility.map(|f| f.0),
+        no_syslog: args.ka.no_syslog,
+        forked: args.ka.fork,
+    });
+    match start(args, &mut ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ready.failed(&format!("{e:#}"));
+            tracing::error!("{e:#}");
+            eprintln!("rvsd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+fn start(args: Args, ready: &mut process::Readiness) -> Result<()> {
     let mut table = Table::new();
     for kv in &args.sysctls {
         apply_sysctl(&mut table, kv)?;
@@ -191,29 +301,101 @@ fn start(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run(args, table))
+    rt.block_on(run(args, table, ready))
 }
 
-async fn run(args: Args, table: Table) -> Result<()> {
+/// Replays the state file of an earlier rvsd; true when it had one.
+fn restore_state(daemon: &Daemon, path: &std::path::Path) -> bool {
+    match rvsd::state_file::load(path) {
+        Ok(Some(state)) => {
+            let r = rvsd::state_file::replay(daemon, state);
+            tracing::info!(
+                file = %path.display(),
+                services = r.services,
+                servers = r.servers,
+                refused = r.refused,
+                "table restored from the state file (the table before the restart)"
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!("{e}: starting with an empty table");
+            false
+        }
+    }
+}
+
+/// What a dump signal needs, copied from the running state.
+fn snapshot(daemon: &Daemon, ka: Option<&keepalived::Keepalived>) -> dumps::Snapshot {
+    let services = match daemon.handle(rvs_api::Request::ListServices { key: None }) {
+        rvs_api::Reply::Services(s) => s,
+        _ => Vec::new(),
+    };
+    let checkers = match daemon.handle(rvs_api::Request::Status) {
+        rvs_api::Reply::Status(s) => s.checkers,
+        _ => Vec::new(),
+    };
+    dumps::Snapshot {
+        vrrp: ka.map(|k| k.vrrp_status()).unwrap_or_default(),
+        config: ka.map(|k| k.config().clone()),
+        services,
+        checkers,
+    }
+}
+
+fn dump(dir: &std::path::Path, files: &[(&str, String)]) {
+    for (name, text) in files {
+        match dumps::write(dir, name, text) {
+            Ok(p) => tracing::info!("state written to {}", p.display()),
+            Err(e) => tracing::warn!("cannot write {}: {e}", dir.join(name).display()),
+        }
+    }
+}
+
+async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result<()> {
     let listener = control::bind(&args.socket)?;
+    let mut sigs = signals::Signals::install().context("installing signal handlers")?;
+    rvsd::notify::spawn_watchdog();
+    let release = rvsd::features::kernel_release();
+    if let Some(why) = rvsd::features::xdp_unavailable(&release) {
+        tracing::info!("kernel {release}: {why}");
+    }
     let shared = Arc::new(Shared::new(table));
-    let plane = build_plane(&args, &shared)?;
+    let plane = match build_plane(&args, &shared) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.socket);
+            return Err(e);
+        }
+    };
     let daemon = Arc::new(Daemon::new(shared, plane));
+    let state_path = args.state_path();
+    let restored = state_path
+        .as_deref()
+        .is_some_and(|p| restore_state(&daemon, p));
     if let Some(file) = &args.restore {
-        match rvsd::restore::restore_file(&daemon, file) {
-            Ok(n) => tracing::info!(file = %file.display(), rules = n, "restored"),
-            Err(e) => {
-                let _ = std::fs::remove_file(&args.socket);
-                return Err(e);
+        if restored {
+            tracing::warn!(
+                file = %file.display(),
+                "--restore skipped: the table of the running director was restored from its state file; --restore loads rules when there is none (at boot)"
+            );
+        } else {
+            match rvsd::restore::restore_file(&daemon, file) {
+                Ok(n) => tracing::info!(file = %file.display(), rules = n, "restored"),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&args.socket);
+                    return Err(e);
+                }
             }
         }
     }
-    tracing::info!(
-        socket = %args.socket.display(),
-        dataplane = daemon.plane().name(),
-        services = daemon.table().num_services(),
-        "rvsd ready"
-    );
+    let writer = state_path.map(|p| {
+        let w = rvsd::state_file::Writer::start(p, &daemon);
+        let hook = w.clone();
+        daemon.set_change_hook(Box::new(move || hook.changed()));
+        w
+    });
 
     let server = tokio::spawn(control::serve(listener, daemon.clone()));
     let timers = {
@@ -232,29 +414,133 @@ async fn run(args: Args, table: Table) -> Result<()> {
         })
     };
 
-    let mut ka = match &args.use_file {
-        Some(f) => Some(keepalived::Keepalived::start(f, daemon.clone()).await?),
+    let subsystems = keepalived::Subsystems {
+        vrrp: !args.ka.check_only,
+        checkers: !args.ka.vrrp_only,
+    };
+    let config = args.config_file();
+    let mut ka = match &config {
+        Some(f) => match keepalived::Keepalived::start(f, daemon.clone(), subsystems).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                server.abort();
+                let _ = std::fs::remove_file(&args.socket);
+                return Err(e);
+            }
+        },
         None => None,
     };
-
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
-            _ = hup.recv() => match ka.as_mut() {
-                Some(k) => k.reload().await,
-                None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
-            },
+    if args.ka.dump_conf {
+        if let Some(k) = &ka {
+            for line in rvs_keepalived::dump::dump(k.config()).lines() {
+                tracing::info!("config: {line}");
+            }
         }
     }
+    let mut pids = Vec::new();
+    let wanted = [
+        (args.pid_file(), true),
+        (
+            args.ka.vrrp_pid.clone(),
+            ka.as_ref().is_some_and(|k| k.runs_vrrp()),
+        ),
+        (
+            args.ka.checkers_pid.clone(),
+            ka.as_ref().is_some_and(|k| k.runs_checkers()),
+        ),
+    ];
+    for (path, runs) in wanted {
+        if let (Some(p), true) = (path, runs) {
+            match rvsd::pidfile::PidFile::create(&p) {
+                Ok(f) => pids.push(f),
+                Err(e) => {
+                    if let Some(k) = ka.take() {
+                        k.stop().await;
+                    }
+                    server.abort();
+                    let _ = std::fs::remove_file(&args.socket);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    let status_line = |d: &Daemon| {
+        format!(
+            "{} data plane, {} virtual services",
+            d.plane().name(),
+            d.table().num_services()
+        )
+    };
+    tracing::info!(
+        socket = %args.socket.display(),
+        dataplane = daemon.plane().name(),
+        services = daemon.table().num_services(),
+        config = %config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
+        "rvsd ready"
+    );
+    rvsd::notify::ready(&status_line(&daemon));
+    ready.ready();
+
+    loop {
+        match sigs.next().await {
+            signals::Event::Stop(sig) => break tracing::info!("{sig}: shutting down"),
+            signals::Event::Reload => {
+                rvsd::notify::reloading();
+                match ka.as_mut() {
+                    Some(k) => k.reload().await,
+                    None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
+                }
+                rvsd::notify::ready(&status_line(&daemon));
+            }
+            signals::Event::DumpData => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[
+                        ("keepalived.data", dumps::vrrp_data(&s)),
+                        ("keepalived_check.data", dumps::check_data(&s)),
+                    ],
+                );
+            }
+            signals::Event::DumpStats => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[("keepalived.stats", dumps::vrrp_stats(&s))],
+                );
+            }
+            signals::Event::StatsClear => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[("keepalived.stats", dumps::vrrp_stats(&s))],
+                );
+                tracing::info!(
+                    "STATS_CLEAR: statistics written; rvs does not clear its VRRP counters"
+                );
+            }
+            signals::Event::DumpJson => {
+                let s = snapshot(&daemon, ka.as_ref());
+                let text = serde_json::to_string(&dumps::vrrp_json(&s)).unwrap_or_default();
+                dump(&args.ka.dump_dir, &[("keepalived.json", text)]);
+            }
+        }
+    }
+    rvsd::notify::stopping();
     if let Some(k) = ka {
         k.stop().await;
     }
     server.abort();
     timers.abort();
+    if let Some(w) = writer {
+        w.changed();
+        if !w.flush(Duration::from_secs(5)) {
+            tracing::warn!(file = %w.path().display(), "the state file may miss the last changes");
+        }
+        w.stop();
+    }
     let _ = std::fs::remove_file(&args.socket);
+    drop(pids);
     Ok(())
 }
