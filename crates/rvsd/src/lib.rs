@@ -9,6 +9,7 @@ pub mod control;
 pub mod daemon;
 pub mod features;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod pidfile;
 pub mod restore;

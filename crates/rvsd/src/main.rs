@@ -56,6 +56,12 @@ struct Args {
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     use_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics (/metrics) and the live dashboard (/) on ADDR; without a
+    /// value on 127.0.0.1:9652; `off` for none. Default: on 127.0.0.1:9652 for rvsd on the
+    /// default control socket (a busy port is then a warning), off otherwise.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9652")]
+    metrics: Option<String>,
+
     /// The state file that keeps the table across restarts (`none`: no state file).
     /// Default: beside the control socket (/run/rvs/rvsd.state).
     #[arg(long, value_name = "FILE")]
@@ -117,6 +123,22 @@ impl Args {
             Some(p) if p.as_os_str() == "none" => None,
             Some(p) => Some(p.clone()),
             None => Some(rvsd::state_file::default_path(&self.socket)),
+        }
+    }
+
+    /// Where to serve metrics, and whether failing to is fatal (asked for) or a warning
+    /// (the host director's default).
+    fn metrics_addr(&self) -> Result<Option<(std::net::SocketAddr, bool)>> {
+        match self.metrics.as_deref() {
+            Some("off") | Some("none") => Ok(None),
+            Some(a) => {
+                let addr = a.parse().with_context(|| {
+                    format!("--metrics {a}: expected ADDRESS:PORT, e.g. 127.0.0.1:9652")
+                })?;
+                Ok(Some((addr, true)))
+            }
+            None if self.system_instance() => Ok(Some((rvsd::metrics::default_addr(), false))),
+            None => Ok(None),
         }
     }
 
@@ -397,6 +419,27 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
         w
     });
 
+    let metrics = match args.metrics_addr() {
+        Ok(Some((addr, required))) => match rvsd::metrics::start(addr, daemon.clone()).await {
+            Ok((bound, task)) => {
+                tracing::info!("metrics on http://{bound}/metrics, dashboard on http://{bound}/");
+                Some(task)
+            }
+            Err(e) if required => {
+                let _ = std::fs::remove_file(&args.socket);
+                bail!("--metrics {addr}: {e}");
+            }
+            Err(e) => {
+                tracing::warn!("metrics and dashboard off: cannot listen on {addr}: {e} (--metrics ADDR picks another)");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.socket);
+            return Err(e);
+        }
+    };
     let server = tokio::spawn(control::serve(listener, daemon.clone()));
     let timers = {
         let d = daemon.clone();
@@ -533,6 +576,9 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
     }
     server.abort();
     timers.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     if let Some(w) = writer {
         w.changed();
         if !w.flush(Duration::from_secs(5)) {
