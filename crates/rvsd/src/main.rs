@@ -208,7 +208,23 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
             .or_else(|| args.xdp.unavailable())
         {
             Some(why) => {
-                tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
+                // an interface that does not exist is a typo, not a reason to forward
+                // with another plane
+                if let Some(i) = args
+                    .xdp
+                    .interfaces
+                    .iter()
+                    .find(|i| rvs_xdp::loader::ifindex(i).is_none())
+                {
+                    bail!("--interface {i}: no such interface");
+                }
+                if args.xdp.interfaces.is_empty() {
+                    tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
+                } else {
+                    tracing::warn!(
+                        "dataplane auto: XDP not usable ({why}); using the proxy plane instead"
+                    );
+                }
                 Ok(proxy())
             }
             None => match rvs_xdp::cli::build(&args.xdp, shared) {
@@ -301,9 +317,10 @@ fn main() -> std::process::ExitCode {
     match start(args, &mut ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // the log reaches the operator (stderr, journal or syslog); a waiting parent
+            // (--fork) prints it too
             ready.failed(&format!("{e:#}"));
             tracing::error!("{e:#}");
-            eprintln!("rvsd: {e:#}");
             ExitCode::FAILURE
         }
     }
