@@ -246,6 +246,17 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
 
 fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(what) = rvs_docs::requested(&argv) {
+        use clap::CommandFactory;
+        return match rvs_docs::generate(Args::command(), "8", what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let args = Args::parse();
     if let Some(name) = &args.ka.signum {
         return match signals::signum(name) {
