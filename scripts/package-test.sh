@@ -58,7 +58,8 @@ cp "$deb" "$R/tmp/rvs.deb"
 in_root dpkg -i /tmp/rvs.deb >/dev/null || fail "dpkg -i"
 in_root dpkg-query -W -f='${Status}\n' rvs | grep -q "install ok installed" || fail "not installed"
 in_root dpkg-query -W -f='${Conffiles}\n' rvs | grep -q /etc/default/rvsd || fail "/etc/default/rvsd is not a conffile"
-for f in /usr/sbin/rvsd /usr/sbin/rvsadm /usr/sbin/rvs-rs /usr/lib/systemd/system/rvsd.service \
+for f in /usr/sbin/rvsd /usr/sbin/rvsadm /usr/sbin/rvs-rs /usr/bin/rvs-genhash /usr/share/man/man1/rvs-genhash.1.gz \
+  /usr/lib/systemd/system/rvsd.service \
   /usr/share/man/man8/rvsd.8.gz /usr/share/man/man8/rvsadm.8.gz /usr/share/man/man8/rvs-rs.8.gz \
   /usr/share/bash-completion/completions/rvsadm /usr/share/zsh/vendor-completions/_rvsd; do
   [ -e "$R$f" ] || fail "$f missing"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds rvs's Debian package with cargo-deb: rvsd, rvsadm, rvs-rs, the systemd unit, man
+# Builds rvs's Debian package with cargo-deb: rvsd, rvsadm, rvs-rs, rvs-genhash, the systemd unit, man
 # pages and shell completions (generated from each binary's command line), the defaults
 # file (a conffile) and an example keepalived.conf. Prints the path of the .deb.
 #
@@ -16,7 +16,7 @@ if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
   cargo install cargo-deb --version "=$CARGO_DEB_VERSION" --locked --quiet
 fi
 
-cargo build --profile "$profile" -p rvsd -p rvsadm -p rvs-xdp --bins >&2
+cargo build --profile "$profile" -p rvsd -p rvsadm -p rvs-xdp -p rvs-genhash --bins >&2
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 case $profile in
   dev) bin=$target/debug ;;
@@ -26,8 +26,10 @@ esac
 gen=crates/rvsd/debian/generated
 rm -rf "$gen"
 mkdir -p "$gen"/{man,bash,zsh,fish}
-for b in rvsd rvsadm rvs-rs; do
-  "$bin/$b" --generate man | gzip -9n >"$gen/man/$b.8.gz"
+for b in rvsd rvsadm rvs-rs rvs-genhash; do
+  section=8
+  [ "$b" = rvs-genhash ] && section=1
+  "$bin/$b" --generate man | gzip -9n >"$gen/man/$b.$section.gz"
   "$bin/$b" --generate bash >"$gen/bash/$b"
   "$bin/$b" --generate zsh >"$gen/zsh/_$b"
   "$bin/$b" --generate fish >"$gen/fish/$b.fish"
