@@ -173,7 +173,11 @@ impl Daemon {
                 dataplane: self.plane.name().to_string(),
                 checkers: self.checkers.get().map(|f| f()).unwrap_or_default(),
                 facts: {
-                    let mut f = self.plane.facts();
+                    let mut f = vec![(
+                        "control.protocol".to_string(),
+                        rvs_api::PROTOCOL_VERSION.to_string(),
+                    )];
+                    f.extend(self.plane.facts());
                     f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
                     f
                 },

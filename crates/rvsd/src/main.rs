@@ -354,10 +354,12 @@ fn start(args: Args, ready: &mut process::Readiness) -> Result<()> {
     rt.block_on(run(args, table, ready))
 }
 
-/// Replays the state file of an earlier rvsd; true when it had one.
-fn restore_state(daemon: &Daemon, path: &std::path::Path) -> bool {
+/// Replays the state file of an earlier rvsd; when it had one, the services its
+/// keepalived.conf owned.
+fn restore_state(daemon: &Daemon, path: &std::path::Path) -> Option<Vec<rvs_core::ServiceKey>> {
     match rvsd::state_file::load(path) {
-        Ok(Some(state)) => {
+        Ok(Some(mut state)) => {
+            let owned = std::mem::take(&mut state.keepalived);
             let r = rvsd::state_file::replay(daemon, state);
             tracing::info!(
                 file = %path.display(),
@@ -366,14 +368,26 @@ fn restore_state(daemon: &Daemon, path: &std::path::Path) -> bool {
                 refused = r.refused,
                 "table restored from the state file (the table before the restart)"
             );
-            true
+            Some(owned)
         }
-        Ok(None) => false,
+        Ok(None) => None,
         Err(e) => {
             tracing::error!("{e}: starting with an empty table");
-            false
+            None
         }
     }
+}
+
+/// The services of keepalived.conf's virtual servers.
+fn config_services(ka: Option<&keepalived::Keepalived>) -> Vec<rvs_core::ServiceKey> {
+    ka.filter(|k| k.runs_checkers())
+        .map(|k| {
+            rvs_keepalived::to_table_ops(k.config())
+                .services()
+                .map(|(s, _)| s.key)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What a dump signal needs, copied from the running state.
@@ -421,9 +435,10 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
     };
     let daemon = Arc::new(Daemon::new(shared, plane));
     let state_path = args.state_path();
-    let restored = state_path
+    let previously_owned = state_path
         .as_deref()
-        .is_some_and(|p| restore_state(&daemon, p));
+        .and_then(|p| restore_state(&daemon, p));
+    let restored = previously_owned.is_some();
     if let Some(file) = &args.restore {
         if restored {
             tracing::warn!(
@@ -501,6 +516,22 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
         },
         None => None,
     };
+    // keepalived removes its virtual servers when it stops; rvsd kept them over the
+    // restart: those the configuration no longer has go now.
+    let owned = config_services(ka.as_ref());
+    for key in previously_owned.unwrap_or_default() {
+        if !owned.contains(&key) {
+            if let rvs_api::Reply::Ok = daemon.handle(rvs_api::Request::DelService(key)) {
+                tracing::info!(
+                    "{}: removed, keepalived.conf no longer has it",
+                    rvsd::audit::describe(&rvs_api::Request::DelService(key))
+                );
+            }
+        }
+    }
+    if let Some(w) = &writer {
+        w.set_keepalived(owned);
+    }
     if args.ka.dump_conf {
         if let Some(k) = &ka {
             for line in rvs_keepalived::dump::dump(k.config()).lines() {
@@ -561,6 +592,9 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
                 match ka.as_mut() {
                     Some(k) => k.reload().await,
                     None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
+                }
+                if let Some(w) = &writer {
+                    w.set_keepalived(config_services(ka.as_ref()));
                 }
                 rvsd::notify::ready(&status_line(&daemon));
             }

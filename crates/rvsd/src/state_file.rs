@@ -15,6 +15,7 @@
 
 use crate::Daemon;
 use rvs_api::{Reply, Request};
+use rvs_core::ServiceKey;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -29,7 +30,15 @@ pub const VERSION: u32 = 1;
 pub struct StateFile {
     pub version: u32,
     pub requests: Vec<Request>,
+    /// The services that came from keepalived.conf. keepalived removes its virtual servers
+    /// when it stops; rvsd keeps them over a restart (no traffic is cut), and removes at
+    /// start those the configuration no longer has.
+    #[serde(default)]
+    pub keepalived: Vec<ServiceKey>,
 }
+
+/// The services keepalived.conf owns now (kept up to date by the daemon).
+pub type Owned = Arc<Mutex<Vec<ServiceKey>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -75,6 +84,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 
 /// The requests that rebuild the daemon's table as it is now.
 pub fn capture(daemon: &Daemon) -> StateFile {
+    capture_with(daemon, &[])
+}
+
+fn capture_with(daemon: &Daemon, owned: &[ServiceKey]) -> StateFile {
     let (services, timeouts, daemons) = {
         let t = daemon.table();
         (t.snapshot(), t.timeouts.triple(), t.daemons().to_vec())
@@ -99,6 +112,7 @@ pub fn capture(daemon: &Daemon) -> StateFile {
     StateFile {
         version: VERSION,
         requests,
+        keepalived: owned.to_vec(),
     }
 }
 
@@ -188,6 +202,7 @@ pub struct Writer {
     path: PathBuf,
     gen: Mutex<Gen>,
     cv: Condvar,
+    owned: Owned,
 }
 
 impl Writer {
@@ -200,6 +215,7 @@ impl Writer {
                 ..Gen::default()
             }),
             cv: Condvar::new(),
+            owned: Owned::default(),
         });
         let weak: Weak<Daemon> = Arc::downgrade(daemon);
         let me = w.clone();
@@ -212,6 +228,12 @@ impl Writer {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The services keepalived.conf owns from now on; saved with the next write.
+    pub fn set_keepalived(&self, keys: Vec<ServiceKey>) {
+        *self.owned.lock().unwrap_or_else(|p| p.into_inner()) = keys;
+        self.changed();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Gen> {
@@ -263,7 +285,8 @@ impl Writer {
                 g.wanted
             };
             let Some(d) = daemon.upgrade() else { return };
-            let state = capture(&d);
+            let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let state = capture_with(&d, &owned);
             drop(d);
             let body = serde_json::to_vec(&state).expect("requests serialize");
             match write_atomic(&self.path, &body, 0o600) {

@@ -468,3 +468,48 @@ fn fork_returns_once_the_daemon_is_ready() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_restart_drops_virtual_servers_keepalived_conf_no_longer_has() {
+    let l = std::net::TcpListener::bind("127.0.60.6:0").unwrap();
+    let rs = l.local_addr().unwrap();
+    let vs = |port: u16| {
+        format!(
+            "virtual_server 127.0.60.101 {port} {{\n protocol TCP\n lb_kind NAT\n lb_algo rr\n delay_loop 1\n\
+             real_server {} {} {{\n  weight 1\n  TCP_CHECK {{\n   connect_timeout 0.3\n  }}\n }}\n}}\n",
+            rs.ip(),
+            rs.port()
+        )
+    };
+    let dir = tempdir();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, format!("{}{}", vs(80), vs(81))).unwrap();
+    let mut a = Rvsd::start_in(dir.clone(), &["-f", conf.to_str().unwrap()], &[]);
+    // one service of the operator's own, beside keepalived's
+    assert_eq!(
+        a.client()
+            .call(&Request::AddService(ServiceConfig::new(key(90))))
+            .unwrap(),
+        Reply::Ok
+    );
+    assert_eq!(services(&mut a.client()).len(), 3);
+    assert!(a.stop().success());
+    let child = a.child.take();
+    drop(child);
+    std::mem::forget(a);
+
+    std::fs::write(&conf, vs(80)).unwrap();
+    let b = Rvsd::start_in(dir, &["-f", conf.to_str().unwrap()], &[]);
+    let ports: Vec<u16> = services(&mut b.client())
+        .iter()
+        .filter_map(|s| match s.cfg.key {
+            ServiceKey::Addr { port, .. } => Some(port),
+            _ => None,
+        })
+        .collect();
+    assert!(ports.contains(&80) && ports.contains(&90), "{ports:?}");
+    assert!(
+        !ports.contains(&81),
+        "the removed virtual server came back: {ports:?}"
+    );
+}
