@@ -513,3 +513,18 @@ fn a_restart_drops_virtual_servers_keepalived_conf_no_longer_has() {
         "the removed virtual server came back: {ports:?}"
     );
 }
+
+#[test]
+fn dump_conf_logs_the_loaded_configuration() {
+    let l = std::net::TcpListener::bind("127.0.60.7:0").unwrap();
+    let dir = tempdir();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, checker_conf(l.local_addr().unwrap())).unwrap();
+    let d = Rvsd::start_in(dir, &["-d", "-f", conf.to_str().unwrap()], &[]);
+    let log = d.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("config: -A -t 127.0.60.100:80 -s rr")),
+        "{log}"
+    );
+}
