@@ -51,7 +51,7 @@ else
 fi
 
 echo "== building rvsd, rvsadm, rvs-rs and the demo kit (release)"
-cargo build --release -q -p rvsd -p rvsadm -p rvs-testkit -p rvs-xdp
+cargo build --release -q -p rvsd -p rvsadm -p rvs-testkit -p rvs-rs
 BIN=$PWD/target/release
 
 work=$(mktemp -d /tmp/rvs-demo.XXXXXX)

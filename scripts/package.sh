@@ -16,7 +16,7 @@ if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
   cargo install cargo-deb --version "=$CARGO_DEB_VERSION" --locked --quiet
 fi
 
-cargo build --profile "$profile" -p rvsd -p rvsadm -p rvs-xdp -p rvs-genhash --bins >&2
+cargo build --profile "$profile" -p rvsd -p rvsadm -p rvs-rs -p rvs-genhash --bins >&2
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 case $profile in
   dev) bin=$target/debug ;;

@@ -328,7 +328,7 @@ contender_rvs_xdp_dr() {
     local rvs_rs=${RVS_RS:-$ROOT/target/release/rvs-rs} i s dir
     case $1 in
         start)
-            [[ -x $rvs_rs ]] || { warn "$rvs_rs not built (cargo build --release -p rvs-xdp)"; return 1; }
+            [[ -x $rvs_rs ]] || { warn "$rvs_rs not built (cargo build --release -p rvs-rs)"; return 1; }
             ns "$NS_D" sysctl -qw net.ipv4.conf.br0.accept_local=1 net.ipv4.conf.br0.rp_filter=0 net.ipv4.conf.all.rp_filter=0
             for i in "${!NS_S[@]}"; do
                 s=${NS_S[$i]}

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* conn.h — connection entries: keys, lookup, the per-server counters they are counted in
- * (ip_vs_bind_dest / ip_vs_unbind_dest with the OVERLOAD hysteresis), the state machine
- * step (ip_vs_set_state) and release (ip_vs_conn_expire). */
+/* conn.h — connection entries: keys and lookup, the per-server connection counters
+ * (ip_vs_bind_dest / ip_vs_unbind_dest with the OVERLOAD hysteresis), traffic counters
+ * (ip_vs_in_stats / ip_vs_out_stats), the state machine step (ip_vs_set_state), the
+ * entry's state word (flags, touch, dead) and template keys. Releasing an entry is in
+ * release.h, the NAT reply index in nat_reply.h. */
 #ifndef RVS_CONN_H
 #define RVS_CONN_H
 

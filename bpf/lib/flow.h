@@ -5,6 +5,7 @@
 #ifndef RVS_FLOW_H
 #define RVS_FLOW_H
 
+#include "nat_reply.h"
 #include "parse.h"
 #include "release.h"
 #include "sched.h"

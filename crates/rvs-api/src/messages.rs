@@ -1,10 +1,10 @@
 //! Requests and replies. Each request mirrors one libipvs call, so `rvsadm` maps ipvsadm
-//! commands one to one; errors carry the kernel errno ([`Errno`]) so `rvsadm` prints the
-//! very message ipvsadm would.
+//! commands one to one: a query, or a [`Change`] (rvs-core's one vocabulary of table
+//! changes). Errors carry the kernel errno ([`Errno`]) so `rvsadm` prints the very message
+//! ipvsadm would.
 
 use rvs_core::{
-    ConnInfo, Counters, DestConfig, Errno, Rates, ServiceConfig, ServiceInfo, ServiceKey,
-    SyncDaemonConfig, TableInfo,
+    Change, ConnInfo, Counters, Errno, Rates, ServiceInfo, ServiceKey, SyncDaemonConfig, TableInfo,
 };
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -21,37 +21,7 @@ pub enum Request {
     ListConns,
     /// Global counters and rates.
     GlobalStats,
-    AddService(ServiceConfig),
-    EditService(ServiceConfig),
-    DelService(ServiceKey),
-    /// `-C`.
-    Flush,
-    /// `-Z [service]`.
-    Zero(Option<ServiceKey>),
-    AddDest {
-        svc: ServiceKey,
-        dest: DestConfig,
-    },
-    EditDest {
-        svc: ServiceKey,
-        dest: DestConfig,
-    },
-    DelDest {
-        svc: ServiceKey,
-        addr: IpAddr,
-        port: u16,
-    },
-    /// `--set tcp tcpfin udp` (0 = unchanged).
-    SetTimeouts {
-        tcp: u32,
-        tcpfin: u32,
-        udp: u32,
-    },
     GetTimeouts,
-    StartDaemon(SyncDaemonConfig),
-    StopDaemon {
-        master: bool,
-    },
     ListDaemons,
     /// Several requests applied in order (`-R`); the reply is a [`Reply::Batch`] with one
     /// reply per request. A failing request does not stop the ones after it, as ipvsadm's
@@ -59,21 +29,17 @@ pub enum Request {
     Batch(Vec<Request>),
     /// Daemon status: data plane, health checkers, VRRP (the `rvsadm --status` extension).
     Status,
+    /// A change to the table (`-A`, `-a`, `-e`, `--set`…). Untagged: on the wire it is the
+    /// change itself (`{"AddService": {...}}`, `"Flush"`), as before changes had their
+    /// own type, so clients of earlier versions keep working.
+    #[serde(untagged)]
+    Change(Change),
 }
 
 impl Request {
     /// True for requests that change state (used to log them).
     pub fn is_mutation(&self) -> bool {
-        !matches!(
-            self,
-            Request::Info
-                | Request::ListServices { .. }
-                | Request::ListConns
-                | Request::GlobalStats
-                | Request::GetTimeouts
-                | Request::ListDaemons
-                | Request::Status
-        )
+        matches!(self, Request::Change(_) | Request::Batch(_))
     }
 }
 
@@ -83,6 +49,15 @@ impl Request {
 pub struct ApiError {
     pub errno: Option<Errno>,
     pub message: String,
+    /// The data plane refused the change (`DataPlane::admit`): `message` names the plane
+    /// and what it does not serve, and is what `rvsadm` prints; `errno` is EOPNOTSUPP.
+    /// Absent on the wire when false (replies of earlier versions read as not refused).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refused: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl From<rvs_core::TableError> for ApiError {
@@ -90,6 +65,7 @@ impl From<rvs_core::TableError> for ApiError {
         ApiError {
             errno: Some(e.errno),
             message: e.detail,
+            refused: false,
         }
     }
 }
@@ -135,4 +111,75 @@ pub enum Reply {
     Daemons(Vec<SyncDaemonConfig>),
     Batch(Vec<Reply>),
     Status(StatusReply),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::{DestConfig, Protocol, ServiceConfig};
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    /// The wire form of a change is the one requests had before `Change` existed: a
+    /// client built against it (or a `socat` script) sends the same bytes.
+    #[test]
+    fn changes_keep_their_wire_form() {
+        let cases = [
+            (Request::Change(Change::Flush), r#""Flush""#.to_string()),
+            (
+                Request::Change(Change::DelService(key())),
+                format!(
+                    r#"{{"DelService":{}}}"#,
+                    serde_json::to_string(&key()).unwrap()
+                ),
+            ),
+            (
+                Request::Change(Change::SetTimeouts {
+                    tcp: 1,
+                    tcpfin: 2,
+                    udp: 3,
+                }),
+                r#"{"SetTimeouts":{"tcp":1,"tcpfin":2,"udp":3}}"#.to_string(),
+            ),
+            (
+                Request::Change(Change::StopDaemon { master: true }),
+                r#"{"StopDaemon":{"master":true}}"#.to_string(),
+            ),
+            (Request::Info, r#""Info""#.to_string()),
+            (
+                Request::ListServices { key: None },
+                r#"{"ListServices":{"key":null}}"#.to_string(),
+            ),
+        ];
+        for (req, wire) in cases {
+            assert_eq!(serde_json::to_string(&req).unwrap(), wire);
+            assert_eq!(serde_json::from_str::<Request>(&wire).unwrap(), req);
+        }
+        let add = Request::Change(Change::AddDest {
+            svc: key(),
+            dest: DestConfig::new("10.0.0.2".parse().unwrap(), 80),
+        });
+        let json = serde_json::to_string(&add).unwrap();
+        assert!(json.starts_with(r#"{"AddDest":{"svc":"#), "{json}");
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), add);
+        let batch = Request::Batch(vec![
+            Request::Change(Change::AddService(ServiceConfig::new(key()))),
+            Request::Info,
+        ]);
+        let json = serde_json::to_string(&batch).unwrap();
+        assert!(json.starts_with(r#"{"Batch":[{"AddService":"#), "{json}");
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), batch);
+    }
+
+    #[test]
+    fn an_unknown_request_is_refused() {
+        assert!(serde_json::from_str::<Request>(r#""Reboot""#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"AddService":42}"#).is_err());
+    }
 }

@@ -9,8 +9,9 @@
 //! * a down checker is probed every `delay_loop`; one success brings it up
 //!   (HTTP: every URL in turn, one per `delay_loop`, unless `fast_recovery`).
 
-use crate::engine::{Action, CheckerId, Engine, Loc};
+use crate::engine::{CheckerId, Engine, Loc};
 use crate::plan::ProbeSpec;
+use rvs_keepalived::pool::Verdict;
 use std::time::Duration;
 
 /// What a probe found.
@@ -43,7 +44,7 @@ impl Engine {
         &mut self,
         id: CheckerId,
         outcome: Outcome,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Verdict>,
     ) -> Option<Next> {
         let loc = self.locate(id)?;
         let (vi, ri, ci) = loc;
@@ -107,7 +108,7 @@ impl Engine {
     }
 
     /// TCP_CHECK and DNS_CHECK.
-    fn generic_epilog(&mut self, loc: Loc, ok: bool, out: &mut Vec<Action>) -> Next {
+    fn generic_epilog(&mut self, loc: Loc, ok: bool, out: &mut Vec<Verdict>) -> Next {
         let (vi, ri, ci) = loc;
         let st = &self.vss[vi].rss[ri].checkers[ci].st;
         let t = self.vss[vi].rss[ri].checkers[ci].plan.timing;
@@ -138,7 +139,7 @@ impl Engine {
         loc: Loc,
         outcome: &Outcome,
         ok: bool,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Verdict>,
     ) -> Next {
         let (vi, ri, ci) = loc;
         let t = self.vss[vi].rss[ri].checkers[ci].plan.timing;
@@ -214,7 +215,7 @@ impl Engine {
     }
 
     /// HTTP_GET/SSL_GET `timeout_epilog`: a failed URL.
-    fn http_timeout_epilog(&mut self, loc: Loc, out: &mut Vec<Action>) -> Next {
+    fn http_timeout_epilog(&mut self, loc: Loc, out: &mut Vec<Verdict>) -> Next {
         let (vi, ri, ci) = loc;
         let st = &mut self.vss[vi].rss[ri].checkers[ci].st;
         if st.is_up || !st.has_run {
@@ -226,7 +227,7 @@ impl Engine {
     }
 
     /// HTTP_GET/SSL_GET `epilog`.
-    fn http_epilog(&mut self, loc: Loc, step: HttpStep, out: &mut Vec<Action>) -> Next {
+    fn http_epilog(&mut self, loc: Loc, step: HttpStep, out: &mut Vec<Verdict>) -> Next {
         let (vi, ri, ci) = loc;
         let plan = self.vss[vi].rss[ri].checkers[ci].plan.clone();
         let t = plan.timing;

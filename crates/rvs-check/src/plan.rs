@@ -1,9 +1,11 @@
-//! What the supervisor runs, resolved from a [`Config`]: per virtual server its table
-//! services, per real server its destinations and checkers, per checker the probe with
-//! every default applied (keepalived's inheritance, ports, Host header, SNI).
+//! What the supervisor runs, resolved from a [`Config`]: per virtual server its real
+//! servers, per real server its checkers, per checker the probe with every default applied
+//! (keepalived's inheritance, ports, Host header, SNI). What the table gets is not here:
+//! that is `rvs_keepalived::pool`'s.
 
-use rvs_core::{DestConfig, ServiceConfig};
-use rvs_keepalived::ops::{desired_vs, service_keys};
+use rvs_core::{Family, ServiceKey};
+use rvs_keepalived::ops::service_keys;
+use rvs_keepalived::pool::vs_name;
 use rvs_keepalived::{
     Checker, CheckerKind, Config, HttpProtocol, RealServer, Script, Timing, VirtualServer, VsTarget,
 };
@@ -15,23 +17,9 @@ pub struct VsPlan {
     pub id: VsTarget,
     /// `TCP 10.0.0.1:80`, `FWM 7`, `group WEB`: for logs.
     pub name: String,
-    pub services: Vec<ServiceConfig>,
-    pub quorum: u32,
-    pub hysteresis: u32,
-    pub quorum_up: Option<Script>,
-    pub quorum_down: Option<Script>,
-    pub omega: bool,
-    pub sorry: Option<SorryPlan>,
+    /// The first service of the virtual server (for the operator's status).
+    pub service: ServiceKey,
     pub rss: Vec<RsPlan>,
-}
-
-#[derive(Clone, Debug)]
-pub struct SorryPlan {
-    pub addr: IpAddr,
-    pub port: u16,
-    pub inhibit: bool,
-    /// One per service of the virtual server.
-    pub dests: Vec<DestConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -40,11 +28,6 @@ pub struct RsPlan {
     pub port: u16,
     /// The configured weight (keepalived's `iweight`).
     pub iweight: u32,
-    pub inhibit: bool,
-    pub notify_up: Option<Script>,
-    pub notify_down: Option<Script>,
-    /// One per service of the virtual server; the weight is replaced when applied.
-    pub dests: Vec<DestConfig>,
     pub checkers: Vec<CheckerPlan>,
 }
 
@@ -144,38 +127,22 @@ pub struct DnsSpec {
     pub name: String,
 }
 
-/// The plan of every virtual server of `cfg`.
+/// The plan of every virtual server of `cfg`, in its order.
 pub fn plan(cfg: &Config) -> Vec<VsPlan> {
     cfg.virtual_servers
         .iter()
-        .enumerate()
-        .map(|(i, vs)| vs_plan(cfg, i, vs))
+        .map(|vs| vs_plan(cfg, vs))
         .collect()
 }
 
-fn vs_plan(cfg: &Config, index: usize, vs: &VirtualServer) -> VsPlan {
-    let desired = desired_vs(cfg, index, vs);
-    let keys = service_keys(cfg, vs);
-    let name = match &vs.target {
-        VsTarget::Group(g) => format!("group {g}"),
-        _ => keys.first().map(|k| k.to_string()).unwrap_or_default(),
-    };
+fn vs_plan(cfg: &Config, vs: &VirtualServer) -> VsPlan {
     let rss = vs
         .real_servers
         .iter()
-        .enumerate()
-        .map(|(ri, rs)| RsPlan {
+        .map(|rs| RsPlan {
             addr: rs.addr,
             port: rs.port,
             iweight: vs.weight_of(rs),
-            inhibit: vs.inhibit(rs),
-            notify_up: rs.notify_up.clone(),
-            notify_down: rs.notify_down.clone(),
-            dests: desired
-                .dests
-                .iter()
-                .map(|per_svc| per_svc[ri].clone())
-                .collect(),
             checkers: rs
                 .checkers
                 .iter()
@@ -183,22 +150,16 @@ fn vs_plan(cfg: &Config, index: usize, vs: &VirtualServer) -> VsPlan {
                 .collect(),
         })
         .collect();
-    let sorry = vs.sorry_server.as_ref().map(|s| SorryPlan {
-        addr: s.addr,
-        port: s.port,
-        inhibit: s.inhibit,
-        dests: desired.sorry.clone().unwrap_or_default(),
-    });
     VsPlan {
         id: vs.target.clone(),
-        name,
-        services: desired.services,
-        quorum: vs.quorum,
-        hysteresis: vs.hysteresis,
-        quorum_up: vs.quorum_up.clone(),
-        quorum_down: vs.quorum_down.clone(),
-        omega: vs.omega,
-        sorry,
+        name: vs_name(cfg, vs),
+        service: service_keys(cfg, vs)
+            .first()
+            .copied()
+            .unwrap_or(ServiceKey::Fwmark {
+                mark: 0,
+                family: Family::V4,
+            }),
         rss,
     }
 }

@@ -1,28 +1,28 @@
 //! The supervisor: one lightweight task per checker on the caller's tokio runtime (no
-//! thread per checker), one applier task that executes decisions in order.
+//! thread per checker), reporting to a [`VerdictSink`].
 //!
 //! ```text
-//!  checker task ──probe──► Engine (mutex: state only) ──actions──► applier task
-//!      ▲   sleep(next)                                       │ TableSink (table lock + sync)
-//!      └─────────────────────────────────────────────────────┘ notify scripts
+//!  checker task ──probe──► Engine (mutex) ──verdicts──► VerdictSink (the daemon: pool,
+//!      ▲   sleep(next)                                  writer, notify scripts)
+//!      └────────────────────────────────────────────┘
 //! ```
 //!
-//! The engine lock is never held while the table lock is taken (the daemon holds the
-//! table lock while it asks for [`Supervisor::status`]), and actions keep their order
-//! because one task applies them all.
+//! Verdicts are handed to the sink with the engine locked, so they reach it in the order
+//! the engine reached them, and never between a reload and the health it reports. The
+//! daemon holds its table lock while it asks for [`Supervisor::status`]; the sink must
+//! therefore not take the table lock itself (it queues).
 
-use crate::engine::{Action, CheckerId, Engine};
+use crate::engine::{CheckerId, Engine};
 use crate::epilog::Next;
 use crate::plan::{plan, CheckerPlan};
 use crate::probe;
 use crate::reload::ReloadReport;
-use crate::script::ScriptEnv;
-use crate::sink::{apply_action, TableSink};
+use crate::report::VerdictSink;
 use rvs_keepalived::Config;
+use rvs_script::ScriptEnv;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -43,15 +43,10 @@ impl Default for Options {
     }
 }
 
-enum Msg {
-    Actions(Vec<Action>),
-    Barrier(oneshot::Sender<()>),
-}
-
 struct Inner {
     engine: Mutex<Engine>,
     tasks: Mutex<HashMap<CheckerId, JoinHandle<()>>>,
-    tx: mpsc::UnboundedSender<Msg>,
+    sink: Arc<dyn VerdictSink>,
     env: RwLock<Arc<ScriptEnv>>,
     opts: Options,
 }
@@ -65,12 +60,6 @@ impl Inner {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn send(&self, actions: Vec<Action>) {
-        if !actions.is_empty() {
-            let _ = self.tx.send(Msg::Actions(actions));
-        }
-    }
-
     fn env(&self) -> Arc<ScriptEnv> {
         self.env.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -79,33 +68,27 @@ impl Inner {
 /// Health checking of a loaded configuration.
 pub struct Supervisor {
     inner: Arc<Inner>,
-    applier: JoinHandle<()>,
 }
 
 impl Supervisor {
-    /// Puts the configuration's services in the table (through `sink`), waits until they
-    /// are there, and starts the checkers. Call from within a tokio runtime.
-    pub async fn start(cfg: &Config, sink: Arc<dyn TableSink>, opts: Options) -> Supervisor {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Takes the configuration's real servers as up (down with `alpha`), reports that to
+    /// `sink` ([`VerdictSink::configured`]) and starts the checkers. Call from within a
+    /// tokio runtime.
+    pub fn start(cfg: &Config, sink: Arc<dyn VerdictSink>, opts: Options) -> Supervisor {
         let env = Arc::new(ScriptEnv::from_config(cfg.global.script_user.as_ref()));
         let inner = Arc::new(Inner {
-            engine: Mutex::new(Engine::new(cfg.global.rs_init_notifies)),
+            engine: Mutex::new(Engine::new()),
             tasks: Mutex::new(HashMap::new()),
-            tx,
+            sink,
             env: RwLock::new(env),
             opts,
         });
-        let applier = tokio::spawn(applier(rx, sink, inner.clone()));
-        let mut out = global_actions(cfg, true);
-        let mut table_actions = Vec::new();
         {
             let mut e = inner.engine();
-            e.init(plan(cfg), &mut table_actions);
+            e.init(plan(cfg));
+            inner.sink.configured(cfg, &*e, true);
         }
-        out.extend(table_actions);
-        inner.send(out);
-        let s = Supervisor { inner, applier };
-        s.settle().await;
+        let s = Supervisor { inner };
         s.spawn_all();
         s
     }
@@ -128,14 +111,6 @@ impl Supervisor {
         self.inner.tasks().insert(id, h);
     }
 
-    /// Waits until every decision taken so far is in the table.
-    pub async fn settle(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.inner.tx.send(Msg::Barrier(tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
     /// Every checker's state, for `rvsadm --status`.
     pub fn status(&self) -> Vec<rvs_api::CheckerStatus> {
         self.inner.engine().status()
@@ -146,16 +121,15 @@ impl Supervisor {
         self.inner.tasks().len()
     }
 
-    /// Applies a new configuration: only what changed reaches the table; unchanged
-    /// checkers keep their state and their probe loop.
-    pub async fn reload(&self, cfg: &Config) -> ReloadReport {
+    /// Runs a new configuration: unchanged checkers keep their state and their probe
+    /// loop; the sink gets the new configuration with every server's health.
+    pub fn reload(&self, cfg: &Config) -> ReloadReport {
         *self.inner.env.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(ScriptEnv::from_config(cfg.global.script_user.as_ref()));
-        let mut out = global_actions(cfg, false);
         let (report, starts) = {
             let mut e = self.inner.engine();
-            e.rs_init_notifies = cfg.global.rs_init_notifies;
-            let report = e.reload(plan(cfg), &mut out);
+            let report = e.reload(plan(cfg));
+            self.inner.sink.configured(cfg, &*e, false);
             let starts: Vec<(CheckerId, CheckerPlan)> = report
                 .started
                 .iter()
@@ -171,8 +145,6 @@ impl Supervisor {
                 }
             }
         }
-        self.inner.send(out);
-        self.settle().await;
         for (id, p) in starts {
             self.spawn(id, p);
         }
@@ -180,97 +152,22 @@ impl Supervisor {
             kept = report.kept.len(),
             started = report.started.len(),
             stopped = report.stopped.len(),
-            "configuration reloaded"
+            "checkers reloaded"
         );
         report
     }
 
-    /// Stops every checker; with `omega`, runs notify_down and quorum_down scripts
-    /// (waiting for them up to `scripts`). The table is left as it is.
-    pub async fn stop(&self, scripts: Duration) {
+    /// Stops every checker (a MISC_CHECK script still running is killed).
+    pub fn stop(&self) {
         for (_, h) in self.inner.tasks().drain() {
             h.abort();
         }
-        let mut out = Vec::new();
-        self.inner.engine().stop(&mut out);
-        let env = self.inner.env();
-        let mut children = Vec::new();
-        for a in out {
-            if let Action::Run { script, why } = a {
-                tracing::info!(script = %script, why, "running shutdown script");
-                if let Ok(c) = env.command(&script, &[]).spawn() {
-                    children.push(c);
-                }
-            }
-        }
-        for mut c in children {
-            let _ = crate::script::wait_or_kill(&mut c, scripts).await;
-        }
-        self.settle().await;
     }
 }
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
-        for (_, h) in self.inner.tasks().drain() {
-            h.abort();
-        }
-        self.applier.abort();
-    }
-}
-
-/// `lvs_flush` (first start only) and `lvs_timeouts`.
-fn global_actions(cfg: &Config, first: bool) -> Vec<Action> {
-    let mut out = Vec::new();
-    if first && cfg.global.lvs_flush {
-        out.push(Action::Flush);
-    }
-    if let Some(t) = cfg.global.lvs_timeouts {
-        out.push(Action::SetTimeouts {
-            tcp: t.tcp.unwrap_or(0),
-            tcpfin: t.tcpfin.unwrap_or(0),
-            udp: t.udp.unwrap_or(0),
-        });
-    }
-    out
-}
-
-async fn applier(
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    sink: Arc<dyn TableSink>,
-    inner: Arc<Inner>,
-) {
-    while let Some(first) = rx.recv().await {
-        // Everything queued goes in one table lock.
-        let mut batch = vec![first];
-        while let Ok(m) = rx.try_recv() {
-            batch.push(m);
-        }
-        let actions: Vec<&Action> = batch
-            .iter()
-            .flat_map(|m| match m {
-                Msg::Actions(a) => a.iter().collect::<Vec<_>>(),
-                Msg::Barrier(_) => Vec::new(),
-            })
-            .collect();
-        if actions.iter().any(|a| !matches!(a, Action::Run { .. })) {
-            sink.apply(&mut |t| {
-                for a in &actions {
-                    apply_action(t, a);
-                }
-            });
-        }
-        let env = inner.env();
-        for a in &actions {
-            if let Action::Run { script, why } = a {
-                env.spawn_notify(script, why);
-            }
-        }
-        for m in batch {
-            if let Msg::Barrier(tx) = m {
-                let _ = tx.send(());
-            }
-        }
+        self.stop();
     }
 }
 
@@ -283,11 +180,17 @@ async fn checker_loop(inner: Arc<Inner>, id: CheckerId, plan: CheckerPlan, first
         let started = Instant::now();
         let env = inner.env();
         let outcome = probe::run(&plan.probe, url, &env).await;
-        let mut out = Vec::new();
-        let Some(next) = inner.engine().on_result(id, outcome, &mut out) else {
-            return;
+        let next = {
+            let mut e = inner.engine();
+            let mut out = Vec::new();
+            let Some(next) = e.on_result(id, outcome, &mut out) else {
+                return;
+            };
+            if !out.is_empty() {
+                inner.sink.verdicts(out);
+            }
+            next
         };
-        inner.send(out);
         let at = match next {
             Next::After(d) => Instant::now() + d,
             Next::FromStart(d) => (started + d).max(Instant::now()),

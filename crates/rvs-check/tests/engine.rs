@@ -1,10 +1,12 @@
-//! The checker state machine and pool logic, without sockets: outcomes in, table actions
-//! and scripts out (keepalived.md §7; `check_tcp.c`, `check_misc.c`, `check_http.c`,
-//! `ipwrapper.c`).
+//! The checker state machine and the pool logic, without sockets: outcomes in, the
+//! checkers' verdicts through the pool (`rvs_keepalived::pool`), table changes and scripts
+//! out (keepalived.md §7; `check_tcp.c`, `check_misc.c`, `check_http.c`, `ipwrapper.c`).
 
-use rvs_check::engine::{Action, CheckerId, Engine};
+use rvs_check::engine::{CheckerId, Engine};
 use rvs_check::epilog::{Next, Outcome};
 use rvs_check::plan::plan;
+use rvs_core::Change;
+use rvs_keepalived::pool::{Effect, Pool};
 use rvs_keepalived::{parse_str, Config};
 use std::path::Path;
 use std::time::Duration;
@@ -13,51 +15,69 @@ fn cfg(text: &str) -> Config {
     parse_str(Path::new("t.conf"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The checkers (`Engine`) and the pool, wired as rvsd wires them.
 struct Rig {
     e: Engine,
-    log: Vec<Action>,
+    pool: Pool,
+    log: Vec<Effect>,
 }
 
 impl Rig {
     fn new(text: &str) -> Rig {
         let c = cfg(text);
-        let mut e = Engine::new(c.global.rs_init_notifies);
-        let mut log = Vec::new();
-        e.init(plan(&c), &mut log);
-        Rig { e, log }
+        let mut e = Engine::new();
+        e.init(plan(&c));
+        let mut pool = Pool::default();
+        let log = pool.load(&c, &e);
+        Rig { e, pool, log }
     }
 
-    /// Feeds an outcome to checker `n` (1-based creation order); returns the actions.
-    fn feed(&mut self, n: u64, o: Outcome) -> (Vec<Action>, Next) {
-        let mut out = Vec::new();
+    /// Feeds an outcome to checker `n` (1-based creation order); returns the effects.
+    fn feed(&mut self, n: u64, o: Outcome) -> (Vec<Effect>, Next) {
+        let mut verdicts = Vec::new();
         let next = self
             .e
-            .on_result(CheckerId(n), o, &mut out)
+            .on_result(CheckerId(n), o, &mut verdicts)
             .expect("checker exists");
+        let mut out = Vec::new();
+        for v in &verdicts {
+            self.pool.on_verdict(v, &mut out);
+        }
         self.log.extend(out.clone());
         (out, next)
     }
 
-    fn fail(&mut self, n: u64) -> (Vec<Action>, Next) {
+    fn fail(&mut self, n: u64) -> (Vec<Effect>, Next) {
         self.feed(n, Outcome::Fail("refused".into()))
     }
 
-    fn ok(&mut self, n: u64) -> (Vec<Action>, Next) {
+    fn ok(&mut self, n: u64) -> (Vec<Effect>, Next) {
         self.feed(n, Outcome::Ok)
+    }
+
+    /// A reload: the checkers first, then the pool with their health.
+    fn reload(&mut self, text: &str) -> (rvs_check::ReloadReport, Vec<Effect>) {
+        let c = cfg(text);
+        let rep = self.e.reload(plan(&c));
+        let out = self.pool.reload(&c, &self.e);
+        (rep, out)
     }
 }
 
 /// Summaries: `+addr:port/w`, `-addr:port`, `run script-word`, `svc`.
-fn summary(a: &[Action]) -> Vec<String> {
+fn summary(a: &[Effect]) -> Vec<String> {
     a.iter()
         .map(|a| match a {
-            Action::SetService(s) => format!("svc {}", s.key),
-            Action::DelService(k) => format!("-svc {k}"),
-            Action::SetDest { dest, .. } => format!("+{}:{}/{}", dest.addr, dest.port, dest.weight),
-            Action::DelDest { addr, port, .. } => format!("-{addr}:{port}"),
-            Action::Run { script, .. } => format!("run {}", script.args.join(" ")),
-            Action::Flush => "flush".into(),
-            Action::SetTimeouts { .. } => "timeouts".into(),
+            Effect::Change(Change::SetService(s)) => format!("svc {}", s.key),
+            Effect::Change(Change::DelService(k)) => format!("-svc {k}"),
+            Effect::Change(Change::SetDest { dest, .. }) => {
+                format!("+{}:{}/{}", dest.addr, dest.port, dest.weight)
+            }
+            Effect::Change(Change::DelDest { addr, port, .. }) => format!("-{addr}:{port}"),
+            Effect::Run { script, .. } => format!("run {}", script.args.join(" ")),
+            Effect::Change(Change::Flush) => "flush".into(),
+            Effect::Change(Change::SetTimeouts { .. }) => "timeouts".into(),
+            Effect::Change(other) => panic!("the pool does not ask for {other:?}"),
         })
         .collect()
 }
@@ -368,7 +388,7 @@ fn group_servers_go_in_and_out_of_every_service() {
     let svcs: Vec<String> = a
         .iter()
         .filter_map(|a| match a {
-            Action::SetDest { svc, .. } => Some(svc.to_string()),
+            Effect::Change(Change::SetDest { svc, .. }) => Some(svc.to_string()),
             _ => None,
         })
         .collect();
@@ -406,8 +426,7 @@ fn reload_keeps_unchanged_checkers_and_their_state() {
             "real_server 10.0.0.3",
             "real_server 10.0.0.4 80 {\n}\nreal_server 10.0.0.3",
         );
-    let mut out = Vec::new();
-    let rep = r.e.reload(plan(&cfg(&next)), &mut out);
+    let (rep, out) = r.reload(&next);
     assert_eq!(rep.kept, [CheckerId(1)]);
     assert_eq!(rep.stopped, [CheckerId(2)]);
     assert_eq!(rep.started.len(), 1);
@@ -427,8 +446,7 @@ fn reload_removes_what_left_and_applies_new_weights() {
         "real_server 10.0.0.3 80 {\n        TCP_CHECK {\n        }\n    }",
         "",
     );
-    let mut out = Vec::new();
-    r.e.reload(plan(&cfg(&next)), &mut out);
+    let (_, out) = r.reload(&next);
     let s = summary(&out);
     assert_eq!(s, ["-10.0.0.3:80", "+10.0.0.2:80/7"]);
 }
@@ -466,11 +484,96 @@ fn reload_deletes_a_removed_virtual_server_but_not_a_service_that_moved() {
     // :80 moves into a group, :81 goes away.
     let b = "virtual_server_group G {\n 10.0.0.1 80\n}\n\
              virtual_server group G {\n protocol TCP\n lb_kind DR\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n }\n}\n";
-    let mut out = Vec::new();
-    let rep = r.e.reload(plan(&cfg(b)), &mut out);
+    let (rep, out) = r.reload(b);
     let s = summary(&out);
     assert!(s.contains(&"-svc TCP 10.0.0.1:81".to_string()), "{s:?}");
     assert!(!s.contains(&"-svc TCP 10.0.0.1:80".to_string()), "{s:?}");
     assert!(s.contains(&"+10.0.0.2:80/1".to_string()), "{s:?}");
     assert_eq!((rep.stopped.len(), rep.started.len()), (1, 1));
+}
+
+/// Applies the table changes of `effects` (the pool's) to `t`.
+fn apply(t: &mut rvs_core::Table, effects: &[Effect]) {
+    for e in effects {
+        if let Effect::Change(c) = e {
+            t.apply(c).unwrap_or_else(|err| panic!("{c:?}: {err}"));
+        }
+    }
+}
+
+/// The one reload diff: services and servers added, removed and changed, and the checker
+/// that changed restarting; the same file again changes nothing.
+#[test]
+fn reload_diff_adds_removes_and_edits_only_what_changed() {
+    let base = "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\n\
+        real_server 10.0.0.2 80 {\nweight 1\nTCP_CHECK {\n}\n}\n\
+        real_server 10.0.0.3 80 {\nTCP_CHECK {\n}\n}\n}\n\
+        virtual_server 10.0.0.1 81 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\nreal_server 10.0.0.2 81 {\n}\n}\n";
+    let next = "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_kind DR\nlb_algo wrr\n\
+        real_server 10.0.0.2 80 {\nweight 5\nTCP_CHECK {\n}\n}\n\
+        real_server 10.0.0.4 80 {\nTCP_CHECK {\n}\n}\n\
+        real_server 10.0.0.3 80 {\nTCP_CHECK {\nconnect_timeout 1\n}\n}\n}\n\
+        virtual_server 10.0.0.1 82 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\nreal_server 10.0.0.2 82 {\n}\n}\n";
+    let mut r = Rig::new(base);
+    let mut table = rvs_core::Table::new();
+    apply(&mut table, &r.log);
+    let (rep, out) = r.reload(next);
+    let ports = |f: &dyn Fn(&Change) -> Option<u16>| -> Vec<u16> {
+        out.iter()
+            .filter_map(|e| match e {
+                Effect::Change(c) => f(c),
+                Effect::Run { .. } => None,
+            })
+            .collect()
+    };
+    // Services: :82 added, :81 removed, :80 edited to wrr.
+    let set: Vec<(u16, String)> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Change(Change::SetService(s)) => Some((s.key.port(), s.scheduler.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(set, [(80, "wrr".to_string()), (82, "rr".to_string())]);
+    let removed = ports(&|c| match c {
+        Change::DelService(k) => Some(k.port()),
+        _ => None,
+    });
+    assert_eq!(removed, [81]);
+    // Servers: none removed but with their service, 10.0.0.4 added, 10.0.0.2's weight
+    // 1 -> 5.
+    let gone = ports(&|c| match c {
+        Change::DelDest { svc, .. } => Some(svc.port()),
+        _ => None,
+    });
+    assert_eq!(gone, [81]);
+    let s = summary(&out);
+    assert!(s.contains(&"+10.0.0.4:80/1".to_string()), "{s:?}");
+    assert!(s.contains(&"+10.0.0.2:80/5".to_string()), "{s:?}");
+    assert!(!s.iter().any(|x| x.starts_with("+10.0.0.2:81")), "{s:?}");
+    // Checkers: 10.0.0.2's goes on, 10.0.0.3's changed and restarts, 10.0.0.4's starts.
+    assert_eq!(rep.kept, [CheckerId(1)]);
+    assert_eq!(rep.stopped, [CheckerId(2)]);
+    let started: Vec<String> = rep
+        .started
+        .iter()
+        .map(|id| {
+            let (v, rs, _) = r.e.locate(*id).expect("running");
+            r.e.vss[v].rss[rs].plan.addr.to_string()
+        })
+        .collect();
+    assert_eq!(started, ["10.0.0.4", "10.0.0.3"]);
+    apply(&mut table, &out);
+    // The same file again: nothing is added, removed or changed.
+    let before = table.snapshot();
+    let (rep, out) = r.reload(next);
+    assert!(rep.started.is_empty() && rep.stopped.is_empty(), "{rep:?}");
+    assert!(
+        !summary(&out)
+            .iter()
+            .any(|x| x.starts_with('-') || x.starts_with("svc")),
+        "{out:?}"
+    );
+    apply(&mut table, &out);
+    assert_eq!(table.snapshot(), before);
 }

@@ -3,13 +3,15 @@
 //! The virtual-service table ([`Table`]) with exact LVS semantics: services and real
 //! servers with weights, thresholds and forwarding methods; all 14 schedulers ([`sched`]);
 //! persistence templates; the TCP/UDP connection state machine and timeouts ([`state`]);
-//! counters and the 2-second rate estimator ([`stats`]). The packet path
+//! counters and the 2-second rate estimator ([`stats`]). Its configuration changes in one
+//! vocabulary, [`Change`], performed by [`Table::apply`]. The packet path
 //! ([`Table::process`]) is what both data planes (XDP and the userspace proxy) are checked
 //! against; decision vectors ([`vectors`]) replay the same operations through any backend.
 //!
 //! Time is given by the caller in milliseconds on a monotonic clock, so every behaviour is
 //! reproducible in tests.
 
+pub mod change;
 pub mod config;
 pub mod conn;
 pub mod dest;
@@ -23,6 +25,7 @@ pub mod table;
 pub mod types;
 pub mod vectors;
 
+pub use change::Change;
 pub use config::{DestConfig, ServiceConfig};
 pub use conn::ConnId;
 pub use dest::{DestId, ServiceId};

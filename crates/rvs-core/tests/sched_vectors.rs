@@ -2,22 +2,16 @@
 //! The same files drive the XDP data plane's tests, so a failure here means either the
 //! core or a vector is wrong: the vectors' expectations were worked out from the spec.
 
-use rvs_core::vectors::{parse_file, run_on_table};
+use rvs_core::vectors::{self, parse_file, run_on_table};
 use rvs_core::SchedKind;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn vector_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sched")
+    PathBuf::from(vectors::SHARED_DIR)
 }
 
 fn vector_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(vector_dir())
-        .expect("testdata/sched exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "vec"))
-        .collect();
-    files.sort();
-    files
+    vectors::files(&vector_dir()).expect("testdata/sched exists")
 }
 
 #[test]

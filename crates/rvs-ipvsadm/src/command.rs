@@ -1,7 +1,6 @@
 //! The typed result of parsing one ipvsadm command line.
 
-use rvs_core::{DestConfig, ServiceConfig, ServiceKey, SyncDaemonConfig};
-use std::net::IpAddr;
+use rvs_core::{Change, ServiceKey};
 use std::path::PathBuf;
 
 /// One parsed command line: the command and the rvs-only `--socket` override.
@@ -17,43 +16,16 @@ pub enum Command {
     Help,
     /// `-v`: print the version line, exit 0.
     Version,
-    AddService(ServiceConfig),
-    EditService(ServiceConfig),
-    DelService(ServiceKey),
-    /// `-C`.
-    Flush,
-    AddDest {
-        svc: ServiceKey,
-        dest: DestConfig,
-    },
-    EditDest {
-        svc: ServiceKey,
-        dest: DestConfig,
-    },
-    DelDest {
-        svc: ServiceKey,
-        addr: IpAddr,
-        port: u16,
-    },
+    /// `-A -E -D -C -a -e -d -Z --set --start-daemon --stop-daemon`: a change to the table
+    /// (what a rules file is made of).
+    Change(Change),
     List(List),
-    /// `-Z [service]`.
-    Zero(Option<ServiceKey>),
     /// `-S [-n]`.
     Save {
         numeric: bool,
     },
     /// `-R`: rules on stdin.
     Restore,
-    /// `--set tcp tcpfin udp`.
-    SetTimeouts {
-        tcp: u32,
-        tcpfin: u32,
-        udp: u32,
-    },
-    StartDaemon(SyncDaemonConfig),
-    StopDaemon {
-        master: bool,
-    },
     /// rvs extension `--status`.
     Status {
         json: bool,
@@ -63,20 +35,7 @@ pub enum Command {
 impl Command {
     /// True for commands that change rvsd's state (what a rules file is made of).
     pub fn is_mutation(&self) -> bool {
-        matches!(
-            self,
-            Command::AddService(_)
-                | Command::EditService(_)
-                | Command::DelService(_)
-                | Command::Flush
-                | Command::AddDest { .. }
-                | Command::EditDest { .. }
-                | Command::DelDest { .. }
-                | Command::Zero(_)
-                | Command::SetTimeouts { .. }
-                | Command::StartDaemon(_)
-                | Command::StopDaemon { .. }
-        )
+        matches!(self, Command::Change(_))
     }
 }
 

@@ -8,36 +8,13 @@ use crate::error::{ipvs_strerror, Op};
 use crate::format;
 use crate::names::Resolver;
 use rvs_api::{ApiError, Reply, Request};
+use rvs_core::Change;
 
 /// The requests one command sends, in order (none for `-h`, `-v`, `-R`).
 pub fn requests(cmd: &Command) -> Vec<Request> {
     match cmd {
         Command::Help | Command::Version | Command::Restore => vec![],
-        Command::AddService(cfg) => vec![Request::AddService(cfg.clone())],
-        Command::EditService(cfg) => vec![Request::EditService(cfg.clone())],
-        Command::DelService(key) => vec![Request::DelService(*key)],
-        Command::Flush => vec![Request::Flush],
-        Command::AddDest { svc, dest } => vec![Request::AddDest {
-            svc: *svc,
-            dest: dest.clone(),
-        }],
-        Command::EditDest { svc, dest } => vec![Request::EditDest {
-            svc: *svc,
-            dest: dest.clone(),
-        }],
-        Command::DelDest { svc, addr, port } => vec![Request::DelDest {
-            svc: *svc,
-            addr: *addr,
-            port: *port,
-        }],
-        Command::Zero(key) => vec![Request::Zero(*key)],
-        Command::SetTimeouts { tcp, tcpfin, udp } => vec![Request::SetTimeouts {
-            tcp: *tcp,
-            tcpfin: *tcpfin,
-            udp: *udp,
-        }],
-        Command::StartDaemon(cfg) => vec![Request::StartDaemon(cfg.clone())],
-        Command::StopDaemon { master } => vec![Request::StopDaemon { master: *master }],
+        Command::Change(change) => vec![Request::Change(change.clone())],
         Command::Save { .. } => vec![Request::ListServices { key: None }],
         Command::Status { .. } => vec![Request::Status],
         Command::List(list) => match list.what {
@@ -82,30 +59,30 @@ impl Output {
     }
 }
 
-/// The operation whose messages apply to a command's failure.
-fn mutation_op(cmd: &Command) -> Op {
-    match cmd {
-        Command::AddService(_) => Op::AddService,
-        Command::EditService(_) => Op::EditService,
-        Command::DelService(_) => Op::DelService,
-        Command::Flush => Op::Flush,
-        Command::AddDest { .. } => Op::AddDest,
-        Command::EditDest { .. } => Op::EditDest,
-        Command::DelDest { .. } => Op::DelDest,
-        Command::Zero(_) => Op::Zero,
-        Command::SetTimeouts { .. } => Op::SetTimeout,
-        Command::StartDaemon(_) => Op::StartDaemon,
-        Command::StopDaemon { .. } => Op::StopDaemon,
-        _ => Op::Status,
+/// The libipvs call a change is, whose messages apply to its failure.
+fn change_op(change: &Change) -> Op {
+    match change {
+        Change::AddService(_) | Change::SetService(_) => Op::AddService,
+        Change::EditService(_) => Op::EditService,
+        Change::DelService(_) => Op::DelService,
+        Change::Flush => Op::Flush,
+        Change::AddDest { .. } | Change::SetDest { .. } => Op::AddDest,
+        Change::EditDest { .. } => Op::EditDest,
+        Change::DelDest { .. } => Op::DelDest,
+        Change::Zero(_) => Op::Zero,
+        Change::SetTimeouts { .. } => Op::SetTimeout,
+        Change::StartDaemon(_) => Op::StartDaemon,
+        Change::StopDaemon { .. } => Op::StopDaemon,
     }
 }
 
-/// ipvsadm's text for a failed call: its own table, else the errno's `strerror`; a
-/// failure without errno (a protocol-level refusal) prints rvsd's message.
+/// ipvsadm's text for a failed call: its own table, else the errno's `strerror`. A
+/// change the data plane refused, and a failure without errno (a protocol-level refusal),
+/// print rvsd's message: ipvsadm has no words for them.
 pub fn error_text(op: Op, e: &ApiError) -> String {
     match e.errno {
-        Some(errno) => ipvs_strerror(op, errno).to_string(),
-        None => e.message.clone(),
+        Some(errno) if !e.refused => ipvs_strerror(op, errno).to_string(),
+        _ => e.message.clone(),
     }
 }
 
@@ -150,12 +127,10 @@ pub fn render(cmd: &Command, replies: &[Reply], names: &dyn Resolver) -> Output 
             Reply::Status(s) => Output::out(format::status(s)),
             other => list_error(Op::Status, other),
         },
-        mutation => match &replies[0] {
+        Command::Change(change) => match &replies[0] {
             Reply::Ok => Output::default(),
             // ipvsadm prints the message and returns -1 from main: exit status 255.
-            Reply::Error(e) => {
-                Output::err(format!("{}\n", error_text(mutation_op(mutation), e)), 255)
-            }
+            Reply::Error(e) => Output::err(format!("{}\n", error_text(change_op(change), e)), 255),
             other => unexpected(other),
         },
     }

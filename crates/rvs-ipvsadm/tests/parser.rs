@@ -40,14 +40,14 @@ fn ip(s: &str) -> IpAddr {
 
 fn add_service(cmd: Command) -> ServiceConfig {
     match cmd {
-        Command::AddService(cfg) => cfg,
+        Command::Change(Change::AddService(cfg)) => cfg,
         other => panic!("not -A: {other:?}"),
     }
 }
 
 fn add_dest(cmd: Command) -> (ServiceKey, DestConfig) {
     match cmd {
-        Command::AddDest { svc, dest } => (svc, dest),
+        Command::Change(Change::AddDest { svc, dest }) => (svc, dest),
         other => panic!("not -a: {other:?}"),
     }
 }
@@ -63,7 +63,7 @@ fn list(cmd: Command) -> List {
 
 #[test]
 fn seed_nat_script() {
-    assert_eq!(ok(&["-C"]), Command::Flush);
+    assert_eq!(ok(&["-C"]), Command::Change(Change::Flush));
     assert_eq!(
         add_service(ok(&["-A", "-t", "172.16.254.200:80", "-s", "wrr"])),
         ServiceConfig::new(tcp("172.16.254.200", 80)).with_scheduler("wrr")
@@ -141,11 +141,11 @@ fn seed_listing_and_save_restore_lines() {
     assert_eq!(ok(&["-R"]), Command::Restore);
     assert_eq!(
         ok(&["-d", "-t", "172.16.132.18:80", "-r", "192.168.99.130"]),
-        Command::DelDest {
+        Command::Change(Change::DelDest {
             svc: tcp("172.16.132.18", 80),
             addr: ip("192.168.99.130"),
             port: 80
-        }
+        })
     );
     assert_eq!(list(ok(&[])).what, ListWhat::All);
     assert!(!list(ok(&[])).format.numeric);
@@ -363,7 +363,7 @@ fn real_server_options() {
     ]));
     assert_eq!(d.addr, ip("2001:db8::5"));
     match ok(&["-e", "-t", "1.1.1.1:80", "-r", "2.2.2.2", "-w", "7"]) {
-        Command::EditDest { dest, .. } => {
+        Command::Change(Change::EditDest { dest, .. }) => {
             assert_eq!((dest.weight, dest.forward), (7, Forward::Route))
         }
         other => panic!("{other:?}"),
@@ -476,45 +476,45 @@ fn list_options() {
 
 #[test]
 fn other_commands() {
-    assert_eq!(ok(&["-Z"]), Command::Zero(None));
+    assert_eq!(ok(&["-Z"]), Command::Change(Change::Zero(None)));
     assert_eq!(
         ok(&["-Z", "-t", "1.2.3.4:80"]),
-        Command::Zero(Some(tcp("1.2.3.4", 80)))
+        Command::Change(Change::Zero(Some(tcp("1.2.3.4", 80))))
     );
     assert_eq!(
         ok(&["-D", "-u", "1.2.3.4:53"]),
-        Command::DelService(udp("1.2.3.4", 53))
+        Command::Change(Change::DelService(udp("1.2.3.4", 53)))
     );
     assert_eq!(ok(&["-Sn"]), Command::Save { numeric: true });
     assert_eq!(
         ok(&["--set", "900", "120", "300"]),
-        Command::SetTimeouts {
+        Command::Change(Change::SetTimeouts {
             tcp: 900,
             tcpfin: 120,
             udp: 300
-        }
+        })
     );
     assert_eq!(
         ok(&["1", "--set", "2", "3"]),
-        Command::SetTimeouts {
+        Command::Change(Change::SetTimeouts {
             tcp: 1,
             tcpfin: 2,
             udp: 3
-        }
+        })
     );
     assert_eq!(ok(&["-h", "--bogus"]), Command::Help);
     assert_eq!(ok(&["--help"]), Command::Help);
     assert_eq!(ok(&["-v"]), Command::Version);
     assert_eq!(ok(&["--status", "--json"]), Command::Status { json: true });
     match ok(&["-E", "-t", "1.2.3.4:80", "-s", "rr"]) {
-        Command::EditService(cfg) => assert_eq!(cfg.scheduler, "rr"),
+        Command::Change(Change::EditService(cfg)) => assert_eq!(cfg.scheduler, "rr"),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn sync_daemon_options() {
-    let Command::StartDaemon(d) = ok(&["--start-daemon", "master"]) else {
+    let Command::Change(Change::StartDaemon(d)) = ok(&["--start-daemon", "master"]) else {
         panic!()
     };
     assert_eq!(
@@ -529,7 +529,7 @@ fn sync_daemon_options() {
             mcast_ttl: 0
         }
     );
-    let Command::StartDaemon(d) = ok(&[
+    let Command::Change(Change::StartDaemon(d)) = ok(&[
         "--start-daemon=backup",
         "--mcast-interface",
         "eth1",
@@ -558,14 +558,15 @@ fn sync_daemon_options() {
         ),
         (false, "eth1", 5, 1400, Some(ip("239.1.1.1")), 9000, 5)
     );
-    let Command::StartDaemon(d) = ok(&["--start-daemon", "master", "--mcast-group", "ff02::1:81"])
+    let Command::Change(Change::StartDaemon(d)) =
+        ok(&["--start-daemon", "master", "--mcast-group", "ff02::1:81"])
     else {
         panic!()
     };
     assert_eq!(d.mcast_group, Some(ip("ff02::1:81")));
     assert_eq!(
         ok(&["--stop-daemon", "backup", "--syncid", "3"]),
-        Command::StopDaemon { master: false }
+        Command::Change(Change::StopDaemon { master: false })
     );
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use rvs_api::{ApiError, Reply, Request};
-use rvs_core::{Errno, Forward};
+use rvs_core::{Change, Errno, Forward};
 use rvs_ipvsadm::rules::rule_lines;
 use rvs_ipvsadm::run::Transport;
 use rvs_ipvsadm::{format, parse_rules_with, requests, NoNames};
@@ -63,16 +63,16 @@ fn nested_restore_and_stray_words_get_the_help_hint() {
 fn expected_restore() -> Vec<Request> {
     let mut want = Vec::new();
     for svc in rvs_ipvsadm::sort::sorted_services(&rich(), false) {
-        want.push(Request::AddService(svc.cfg.clone()));
+        want.push(Request::Change(Change::AddService(svc.cfg.clone())));
         for d in &svc.dests {
             let mut dest = d.cfg.clone();
             if dest.forward == Forward::Local {
                 dest.forward = Forward::Route;
             }
-            want.push(Request::AddDest {
+            want.push(Request::Change(Change::AddDest {
                 svc: svc.cfg.key,
                 dest,
-            });
+            }));
         }
     }
     want
@@ -103,8 +103,8 @@ fn save_with_names_then_restore_reproduces_the_table() {
 fn restore_requests_skip_listing_lines() {
     let reqs = rvs_ipvsadm::restore_requests("-C\n-Ln\n-A -t 10.0.0.1:80 -s rr\n-S\n").unwrap();
     assert_eq!(reqs.len(), 2);
-    assert_eq!(reqs[0], Request::Flush);
-    assert!(matches!(reqs[1], Request::AddService(_)));
+    assert_eq!(reqs[0], Request::Change(Change::Flush));
+    assert!(matches!(reqs[1], Request::Change(Change::AddService(_))));
 }
 
 // ----- the tool end to end, with a scripted rvsd -----
@@ -123,6 +123,7 @@ impl Scripted {
             return Reply::Error(ApiError {
                 errno: Some(errno),
                 message: "refused".into(),
+                refused: false,
             });
         }
         match req {
@@ -262,7 +263,7 @@ fn unreachable_daemon_is_one_line_and_exit_2() {
 fn restore_sends_one_batch_and_reports_each_failure() {
     let rules = "-C\n-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 192.168.1.1 -m\n-a -t 10.0.0.1:80 -r 192.168.1.2 -m\n";
     let fail_second_server = |r: &Request| match r {
-        Request::AddDest { dest, .. } if dest.addr.to_string() == "192.168.1.1" => {
+        Request::Change(Change::AddDest { dest, .. }) if dest.addr.to_string() == "192.168.1.1" => {
             Some(Errno::Exists)
         }
         _ => None,
@@ -280,7 +281,7 @@ fn restore_sends_one_batch_and_reports_each_failure() {
         &["-R"],
         "-A -t 10.0.0.1:80\n-A -t 10.0.0.1:80\n",
         |r| match r {
-            Request::AddService(_) => Some(Errno::Exists),
+            Request::Change(Change::AddService(_)) => Some(Errno::Exists),
             _ => None,
         },
         true,
@@ -311,7 +312,7 @@ fn restore_runs_listing_lines_in_order() {
     assert_eq!(r.status, 0);
     assert_eq!(r.stdout, include_str!("golden/seed001_Ln.txt"));
     assert_eq!(r.sent.len(), 4);
-    assert!(matches!(r.sent[0], Request::Batch(ref b) if b == &[Request::Flush]));
+    assert!(matches!(r.sent[0], Request::Batch(ref b) if b == &[Request::Change(Change::Flush)]));
     assert_eq!(r.sent[1], Request::Info);
     assert!(matches!(r.sent[3], Request::Batch(ref b) if b.len() == 1));
 }
@@ -342,5 +343,5 @@ fn large_restore_is_chunked() {
 fn socket_from_option() {
     let r = run_with(&["-C", "--socket", "/tmp/alt.sock"], "", never, true);
     assert_eq!(r.socket.as_deref(), Some("/tmp/alt.sock"));
-    assert_eq!(r.sent, [Request::Flush]);
+    assert_eq!(r.sent, [Request::Change(Change::Flush)]);
 }

@@ -10,7 +10,9 @@
 //! * [`to_table_ops`] turns the model into the services and real servers of the rvs table
 //!   (keepalived's default `lb_kind` is NAT ⇒ [`rvs_core::Forward::Masq`]; DR ⇒ Route;
 //!   TUN ⇒ Tunnel).
-//! * [`diff`] compares two configurations for a reload.
+//! * [`pool`] is the one owner of keepalived's mapping to the table while it runs
+//!   (`ipwrapper.c`): the health checkers' verdicts, inhibit, sorry server, quorum, and the
+//!   reload diff, as [`rvs_core::Change`]s and notify scripts.
 //! * Errors name `file:line:col` and nothing is applied ([`LoadError::Invalid`]);
 //!   deprecated, obsolete and not-yet-supported keywords are warnings
 //!   ([`Config::diagnostics`]), each reported once.
@@ -20,13 +22,13 @@
 pub mod checker;
 pub mod config;
 pub mod diag;
-pub mod diff;
 pub mod dump;
 mod finalize;
 pub mod global;
 pub mod lexer;
 pub mod lvs;
 pub mod ops;
+pub mod pool;
 pub mod script;
 pub mod tree;
 pub mod value;
@@ -38,8 +40,7 @@ pub use checker::{
 };
 pub use config::{load, load_with, parse_str, parse_str_with, Config};
 pub use diag::{Diagnostic, LoadError, Pos, Severity};
-pub use diff::{diff, ConfigDiff};
 pub use lexer::LoadOptions;
 pub use lvs::{LvsMethod, RealServer, SorryServer, Timing, VirtualServer, VsTarget};
-pub use ops::{to_table_ops, DesiredState, DesiredVs};
+pub use ops::{entries, to_table_ops, DesiredState, DesiredVs, Entry};
 pub use script::Script;

@@ -1,13 +1,14 @@
-//! From the configuration to the table: the services and real servers keepalived would
+//! From the configuration to table entries: the services and real servers keepalived would
 //! put in IPVS (`ipvswrapper.c ipvs_set_srule/ipvs_set_drule`, `ipvs_cmd`), before any
-//! health check has run (every real server alive with its configured weight).
+//! health check has run (every real server alive with its configured weight). The
+//! [`crate::pool`] moves them as health verdicts come; [`entries`] lists them with where
+//! the configuration wrote them, for a data plane to admit.
 
 use crate::config::Config;
+use crate::diag::Pos;
 use crate::lvs::{RealServer, SorryServer, VirtualServer, VsTarget};
 use crate::vsg::VsgEntry;
-use rvs_core::{
-    DestConfig, Family, Forward, Netmask, Protocol, ServiceConfig, ServiceKey, Table, TableError,
-};
+use rvs_core::{Change, DestConfig, Family, Forward, Netmask, Protocol, ServiceConfig, ServiceKey};
 
 /// One `virtual_server` block as table entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,20 +37,6 @@ impl DesiredState {
         self.vss
             .iter()
             .flat_map(|v| v.services.iter().zip(v.dests.iter().map(|d| d.as_slice())))
-    }
-
-    /// Adds every service and real server to `table` (a first load, no checker).
-    ///
-    /// # Errors
-    /// The first table error (a service or server that already exists...).
-    pub fn apply_all(&self, table: &mut Table) -> Result<(), TableError> {
-        for (svc, dests) in self.services() {
-            table.add_service(svc.clone())?;
-            for d in dests {
-                table.add_dest(&svc.key, d.clone())?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -190,4 +177,59 @@ pub fn sorry_dest(vs: &VirtualServer, key: &ServiceKey, ss: &SorryServer) -> Des
         l_threshold: 0,
         tunnel: m.tunnel,
     }
+}
+
+/// A table entry of the configuration, with the block that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Where the block starts.
+    pub pos: Pos,
+    /// `virtual_server 10.0.0.1 80`, `real_server 10.0.0.2 80`, `sorry_server …`.
+    pub block: String,
+    /// The change that puts the entry in the table.
+    pub change: Change,
+}
+
+/// Every service, real server and sorry server the configuration can put in the table
+/// (whatever the health checks say), in file order: what a data plane must admit.
+pub fn entries(cfg: &Config) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for (i, vs) in cfg.virtual_servers.iter().enumerate() {
+        let d = desired_vs(cfg, i, vs);
+        let block = match &vs.target {
+            VsTarget::Addr { ip, port } => format!("virtual_server {ip} {port}"),
+            VsTarget::Fwmark(m) => format!("virtual_server fwmark {m}"),
+            VsTarget::Group(g) => format!("virtual_server group {g}"),
+        };
+        for s in &d.services {
+            out.push(Entry {
+                pos: vs.pos.clone(),
+                block: block.clone(),
+                change: Change::SetService(s.clone()),
+            });
+        }
+        let dest = |svc: &ServiceConfig, dest: &DestConfig| Change::SetDest {
+            svc: svc.key,
+            dest: dest.clone(),
+        };
+        for (ri, rs) in vs.real_servers.iter().enumerate() {
+            for (svc, per_svc) in d.services.iter().zip(&d.dests) {
+                out.push(Entry {
+                    pos: rs.pos.clone(),
+                    block: format!("real_server {} {}", rs.addr, rs.port),
+                    change: dest(svc, &per_svc[ri]),
+                });
+            }
+        }
+        if let (Some(ss), Some(sorry)) = (&vs.sorry_server, &d.sorry) {
+            for (svc, sd) in d.services.iter().zip(sorry) {
+                out.push(Entry {
+                    pos: ss.pos.clone(),
+                    block: format!("sorry_server {} {}", ss.addr, ss.port),
+                    change: dest(svc, sd),
+                });
+            }
+        }
+    }
+    out
 }

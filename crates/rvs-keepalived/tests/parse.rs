@@ -2,7 +2,7 @@
 
 use rvs_core::{Forward, Netmask, Protocol, ServiceKey, TunnelType};
 use rvs_keepalived::{
-    diff, parse_str, parse_str_with, to_table_ops, CheckerKind, Config, HttpProtocol, LoadError,
+    parse_str, parse_str_with, to_table_ops, CheckerKind, Config, HttpProtocol, LoadError,
     LoadOptions, Severity,
 };
 use std::path::Path;
@@ -340,35 +340,4 @@ fn vrrp_instance_is_fully_parsed() {
         (s.weight, s.weight_reverse, s.fall, s.rise),
         (-5, true, 3, 2)
     );
-}
-
-#[test]
-fn diff_reports_added_removed_and_changed() {
-    let base = "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\n\
-        real_server 10.0.0.2 80 {\nweight 1\nTCP_CHECK {\n}\n}\n\
-        real_server 10.0.0.3 80 {\nTCP_CHECK {\n}\n}\n}\n\
-        virtual_server 10.0.0.1 81 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\nreal_server 10.0.0.2 81 {\n}\n}\n";
-    let next = "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_kind DR\nlb_algo wrr\n\
-        real_server 10.0.0.2 80 {\nweight 5\nTCP_CHECK {\n}\n}\n\
-        real_server 10.0.0.4 80 {\nTCP_CHECK {\n}\n}\n\
-        real_server 10.0.0.3 80 {\nTCP_CHECK {\nconnect_timeout 1\n}\n}\n}\n\
-        virtual_server 10.0.0.1 82 {\nprotocol TCP\nlb_kind DR\nlb_algo rr\nreal_server 10.0.0.2 82 {\n}\n}\n";
-    let d = diff(&load(base), &load(next));
-    assert_eq!(d.added_services.len(), 1);
-    assert_eq!(d.added_services[0].key.port(), 82);
-    assert_eq!(d.removed_services.len(), 1);
-    assert_eq!(d.removed_services[0].port(), 81);
-    assert_eq!(d.changed_services.len(), 1);
-    assert_eq!(d.changed_services[0].1.scheduler, "wrr");
-    assert_eq!(d.added_dests.len(), 1);
-    assert_eq!(d.added_dests[0].1.addr.to_string(), "10.0.0.4");
-    assert!(d.removed_dests.is_empty());
-    assert_eq!(d.changed_dests.len(), 1);
-    assert_eq!(
-        (d.changed_dests[0].1.weight, d.changed_dests[0].2.weight),
-        (1, 5)
-    );
-    assert_eq!(d.changed_checkers.len(), 1);
-    assert_eq!(d.changed_checkers[0].1.to_string(), "10.0.0.3");
-    assert!(diff(&load(base), &load(base)).is_empty());
 }

@@ -4,13 +4,14 @@
 //! BPF): it listens on every VIP:port (with `IP_FREEBIND`, so a VIP that is not local yet
 //! serves as soon as it arrives), asks the table to schedule each new client exactly as the
 //! kernel would (persistence, weights, thresholds, all 14 schedulers), connects to the
-//! chosen real server and relays both ways. Every forwarding method is served as full NAT:
-//! the real server sees the director as the client. The table sees the connection's
+//! chosen real server and relays both ways as full NAT (`-m`): the real server sees the
+//! director as the client. The table sees the connection's
 //! handshake, FINs and RSTs as state events and its segments and bytes as counters, so
 //! `rvsadm -L` shows active/inactive connections and `--stats`/`--rate` show traffic.
 //!
-//! Not served here (refused with one clear warning each): fwmark services, port-0
-//! services, SCTP, and the SIP persistence engine — they need the XDP data plane.
+//! Not served here, and refused when they are added ([`DataPlane::admit`]): fwmark
+//! services, port-0 services, SCTP, the SIP persistence engine, and direct routing (`-g`)
+//! and tunnelling (`-i`), which a proxy cannot do (the replies come back through it).
 
 mod counters;
 mod relay;
@@ -21,8 +22,8 @@ mod udp;
 pub use relay::Transfer;
 
 use counters::Counters;
-use rvs_core::{DestId, Forward, Protocol, ServiceKey, Table};
-use rvs_dataplane::{DataPlane, Shared};
+use rvs_core::{DestConfig, DestId, Forward, Protocol, ServiceConfig, ServiceKey, Table};
+use rvs_dataplane::{DataPlane, Shared, Unserved};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -216,8 +217,6 @@ pub struct Proxy {
     ctx: Arc<Ctx>,
     workers: Vec<Worker>,
     listeners: Mutex<HashMap<ListenKey, Vec<AbortHandle>>>,
-    /// Warnings already given (one each).
-    warned: Mutex<HashSet<String>>,
 }
 
 impl Proxy {
@@ -241,75 +240,23 @@ impl Proxy {
             }),
             workers,
             listeners: Mutex::new(HashMap::new()),
-            warned: Mutex::new(HashSet::new()),
         }
     }
 
-    fn warn_once(&self, key: String, msg: impl FnOnce() -> String) {
-        if self.warned.lock().unwrap().insert(key) {
-            tracing::warn!("{}", msg());
-        }
-    }
-
-    /// The VIP:port sockets the table asks for; warns about what this plane cannot serve.
+    /// The VIP:port sockets the table asks for. What this plane cannot serve never gets in
+    /// the table ([`DataPlane::admit`]); it would be skipped here.
     fn desired(&self, table: &Table) -> HashSet<ListenKey> {
-        let mut want = HashSet::new();
-        for (id, svc) in table.services() {
-            let key = svc.cfg.key;
-            match key {
-                ServiceKey::Fwmark { mark, .. } => {
-                    self.warn_once(format!("fwm{mark}"), || {
-                        format!("proxy data plane: {key} is not served: fwmark services need the XDP data plane")
-                    });
-                    continue;
-                }
-                ServiceKey::Addr {
-                    proto: Protocol::Sctp,
-                    ..
-                } => {
-                    self.warn_once(key.to_string(), || {
-                        format!(
-                            "proxy data plane: {key} is not served: SCTP needs the XDP data plane"
-                        )
-                    });
-                    continue;
-                }
-                ServiceKey::Addr { port: 0, .. } => {
-                    self.warn_once(key.to_string(), || {
-                        format!("proxy data plane: {key} is not served: a port-0 service needs the XDP data plane")
-                    });
-                    continue;
-                }
-                ServiceKey::Addr { proto, addr, port } => {
-                    if svc.cfg.pe.is_some() {
-                        self.warn_once(format!("pe {key}"), || {
-                            format!("proxy data plane: {key}: the SIP persistence engine needs the XDP data plane; new flows are dropped")
-                        });
-                    }
-                    want.insert(ListenKey {
-                        proto,
-                        addr: SocketAddr::new(addr, port),
-                    });
-                }
-            }
-            for (_, d) in table.dests_of(id).iter() {
-                if d.cfg.forward != Forward::Masq {
-                    let rs = rvs_core::SockAddr(d.cfg.addr, d.cfg.port);
-                    self.warn_once(format!("fwd {key} {rs}"), || {
-                        format!(
-                            "proxy data plane: {key} -> {rs} is {} ({}); served as full NAT: the real server sees connections from the director",
-                            d.cfg.forward.name(),
-                            match d.cfg.forward {
-                                Forward::Route => "-g, direct routing",
-                                Forward::Tunnel => "-i, tunnel",
-                                _ => "local",
-                            }
-                        )
-                    });
-                }
-            }
-        }
-        want
+        table
+            .services()
+            .filter(|(_, svc)| self.unserved_service(&svc.cfg).is_none())
+            .filter_map(|(_, svc)| match svc.cfg.key {
+                ServiceKey::Addr { proto, addr, port } => Some(ListenKey {
+                    proto,
+                    addr: SocketAddr::new(addr, port),
+                }),
+                ServiceKey::Fwmark { .. } => None,
+            })
+            .collect()
     }
 
     /// A TCP service gets an accepting socket on every worker; a UDP service lives on the
@@ -406,6 +353,31 @@ async fn udp_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
 impl DataPlane for Proxy {
     fn name(&self) -> &'static str {
         "proxy"
+    }
+
+    /// A proxy listens on one address and port per service and speaks TCP and UDP: no
+    /// fwmark (it never sees marks), no port 0 (all ports), no SCTP, and no SIP Call-ID
+    /// persistence (its new flows would be dropped).
+    fn unserved_service(&self, cfg: &ServiceConfig) -> Option<Unserved> {
+        match cfg.key {
+            ServiceKey::Fwmark { .. } => Some(Unserved::Fwmark),
+            ServiceKey::Addr {
+                proto: Protocol::Sctp,
+                ..
+            } => Some(Unserved::Sctp),
+            ServiceKey::Addr { port: 0, .. } => Some(Unserved::PortZero),
+            _ if cfg.pe.as_deref() == Some("sip") => Some(Unserved::SipPe),
+            _ => None,
+        }
+    }
+
+    /// Full NAT only: with DR or TUN the real server's replies would bypass the proxy that
+    /// holds the client's connection, so `-Ln` would show a method that is not used.
+    fn unserved_dest(&self, dest: &DestConfig) -> Option<Unserved> {
+        match dest.forward {
+            Forward::Route | Forward::Tunnel => Some(Unserved::Forward(dest.forward)),
+            Forward::Masq | Forward::Local => None,
+        }
     }
 
     fn sync(&self, table: &Table) {

@@ -166,14 +166,16 @@ async fn replies(ctx: &Ctx, sock: &UdpSocket, s: &Session, peer: SocketAddr, one
                     // until its entry expires, as IPVS would.
                     Err(_) => continue,
                 };
-                if sock.send_to(&buf[..n], peer).await.is_err() {
-                    Counters::inc(&ctx.counters.udp_dropped);
-                    continue;
-                }
+                // Counted before it is sent, as IPVS counts a packet (ip_vs_out_stats)
+                // before transmitting it and as `serve` counts requests: whoever has seen
+                // the reply finds it counted.
                 if !one_packet {
                     let mut t = ctx.shared.table();
                     let len = ip_len(n, peer.is_ipv6());
                     t.conn_packet(ctx.shared.now(), s.conn, Dir::Out, TcpFlags::default(), len);
+                }
+                if sock.send_to(&buf[..n], peer).await.is_err() {
+                    Counters::inc(&ctx.counters.udp_dropped);
                 }
             }
             _ = &mut window => return,

@@ -1,10 +1,10 @@
 //! The BPF connection table as `ipvsadm -Lc` shows it.
 
 use crate::abi::{self, Plain};
+use crate::encode::ip_of;
 use crate::error::{map_err, Result};
 use crate::loader::Director;
 use crate::sweep::{entries, Entry};
-use crate::sync::ip_of;
 use rvs_core::{ConnInfo, TcpState};
 use std::collections::HashMap;
 use std::net::IpAddr;

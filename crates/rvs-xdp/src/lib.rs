@@ -8,15 +8,21 @@
 //! * [`abi`] mirrors `bpf/include/rvs_abi.h` (checked field by field by `tests/abi.rs`);
 //! * [`loader`] mounts bpffs, loads or adopts the pinned maps, attaches XDP with pinned
 //!   links (a restarted rvsd adopts everything and drops no flow);
-//! * [`sync`] pushes the table into the maps; [`sweep`] expires connections;
-//!   [`locality`] collects the lblc/lblcr caches; [`stats`] reads the per-CPU counters;
-//! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives.
+//! * [`reconcile`] pushes the table into the maps (slots, rr/wrr cursors), every value
+//!   built by [`encode`]; [`sweep`] expires connections; [`locality`] collects the
+//!   lblc/lblcr caches; [`stats`] reads the counters;
+//! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives;
+//! * [`testenv`] drives the test build's hooks (mocked clock, random draws, packet mark)
+//!   for the conformance tests.
 //!
-//! Design, outcome codes and limits: `docs/xdp.md`.
+//! All of `bpf/` is compiled here ([`object`]), the real server's `tc_decap` included;
+//! the tool that loads it (`rvs-rs`), rvsd's options, the micro-benchmark and the
+//! end-to-end tests live in their own crates. Design, outcome codes and limits:
+//! `docs/xdp.md`.
 
 pub mod abi;
-pub mod cli;
 pub mod conns;
+pub mod encode;
 pub mod error;
 pub mod forwarding;
 pub mod ifkind;
@@ -26,10 +32,9 @@ pub mod neigh;
 pub mod object;
 pub mod pinning;
 pub mod plane;
-pub mod realserver;
+pub mod reconcile;
 pub mod stats;
 pub mod sweep;
-pub mod sync;
 pub mod sys;
 pub mod testenv;
 

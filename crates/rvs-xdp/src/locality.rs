@@ -6,9 +6,9 @@
 //! are the kernel's: `hash_32(fold(addr), 10)`.
 
 use crate::abi::{self, Plain};
+use crate::encode::ip_of;
 use crate::error::{map_err, Result};
 use crate::loader::Director;
-use crate::sync::ip_of;
 use rvs_core::sched::{addr_fold, hash_32};
 use std::collections::HashMap;
 

@@ -5,8 +5,8 @@
 //! discovery runs as for any local traffic. Real servers are resolved up front too.
 
 use crate::abi::{self, Plain};
+use crate::encode::ip_of;
 use crate::loader::Director;
-use crate::sync::ip_of;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 

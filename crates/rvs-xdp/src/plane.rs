@@ -11,10 +11,12 @@ use crate::error::Result;
 use crate::loader::{AttachMode, Attached, Director, LoadOptions};
 use crate::locality::Gc;
 use crate::object::Build;
-use crate::sync::{self, SyncState};
+use crate::reconcile::{self, MapState};
 use crate::{conns, neigh, stats, sweep};
-use rvs_core::{ConnInfo, Counters, DestId, SchedKind, ServiceInfo, Table};
-use rvs_dataplane::{DataPlane, Shared};
+use rvs_core::{
+    ConnInfo, Counters, DestId, Protocol, SchedKind, ServiceConfig, ServiceInfo, ServiceKey, Table,
+};
+use rvs_dataplane::{DataPlane, Shared, Unserved};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,7 +74,7 @@ pub fn monotonic_ns() -> u64 {
 /// Everything the plane and its worker share.
 pub struct Inner {
     pub dir: Director,
-    pub st: Mutex<SyncState>,
+    pub st: Mutex<MapState>,
     gc: Mutex<Gc>,
     /// Traffic counters already added to the table, per dest slot.
     baselines: Mutex<HashMap<u16, (DestId, abi::DestStats)>>,
@@ -86,7 +88,7 @@ pub struct Inner {
 }
 
 impl Inner {
-    pub fn state(&self) -> MutexGuard<'_, SyncState> {
+    pub fn state(&self) -> MutexGuard<'_, MapState> {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -183,8 +185,8 @@ impl Inner {
     /// scenarios on one loaded object).
     #[doc(hidden)]
     pub fn reset_for_tests(&self) -> Result<()> {
-        crate::sync::wipe(&self.dir)?;
-        *self.state() = SyncState::adopt(&self.dir, self.dir.build() == Build::Test)?;
+        reconcile::wipe(&self.dir)?;
+        *self.state() = MapState::adopt(&self.dir)?;
         *self.gc.lock().unwrap_or_else(|p| p.into_inner()) = Gc::default();
         self.baselines
             .lock()
@@ -195,7 +197,7 @@ impl Inner {
 
     fn sync(&self, table: &Table) {
         let mut st = self.state();
-        if let Err(e) = sync::sync(&self.dir, &mut st, table) {
+        if let Err(e) = reconcile::reconcile(&self.dir, &mut st, table) {
             tracing::error!("xdp data plane: sync failed: {e}");
         }
     }
@@ -243,9 +245,8 @@ impl XdpPlane {
             conn_max: opts.conn_max,
         })?;
         let mut sysctls = Vec::new();
-        let setup = attach_all(&mut dir, &opts, &mut sysctls).and_then(|attached| {
-            Ok((attached, SyncState::adopt(&dir, opts.build == Build::Test)?))
-        });
+        let setup = attach_all(&mut dir, &opts, &mut sysctls)
+            .and_then(|attached| Ok((attached, MapState::adopt(&dir)?)));
         let (attached, st) = match setup {
             Ok(v) => v,
             Err(e) => {
@@ -370,6 +371,23 @@ impl DataPlane for XdpPlane {
         "xdp"
     }
 
+    /// XDP runs before anything sets a firewall mark, so a fwmark service would never match
+    /// (the test build reads marks from a map); SCTP is not forwarded; the SIP persistence
+    /// engine is not implemented (its new flows would drop as `no_pe_data`).
+    fn unserved_service(&self, cfg: &ServiceConfig) -> Option<Unserved> {
+        match cfg.key {
+            ServiceKey::Fwmark { .. } if self.inner.opts.build != Build::Test => {
+                Some(Unserved::Fwmark)
+            }
+            ServiceKey::Addr {
+                proto: Protocol::Sctp,
+                ..
+            } => Some(Unserved::Sctp),
+            _ if cfg.pe.as_deref() == Some("sip") => Some(Unserved::SipPe),
+            _ => None,
+        }
+    }
+
     fn sync(&self, table: &Table) {
         self.inner.sync(table);
         // proactive neighbour resolution of new real servers
@@ -432,7 +450,7 @@ impl DataPlane for XdpPlane {
                 else {
                     continue;
                 };
-                let c = sync::dest_counts(&self.inner.dir, slot);
+                let c = stats::dest_counts(&self.inner.dir, slot);
                 d.activeconns = c.active;
                 d.inactconns = c.inactive;
                 d.persistconns = c.persist;
@@ -452,7 +470,7 @@ impl DataPlane for XdpPlane {
     }
 }
 
-impl SyncState {
+impl MapState {
     /// Service slots whose scheduler keeps a locality cache.
     pub fn locality_slots(&self) -> Vec<u32> {
         self.pushed_kinds()

@@ -1,5 +1,6 @@
-//! Reading the per-CPU counters: traffic per real server (added to the table so that
-//! `--stats`, `--rate` and `-Z` work as for any data plane) and the outcome codes.
+//! Reading the counters the program keeps: per-CPU traffic per real server (added to the
+//! table so that `--stats`, `--rate` and `-Z` work as for any data plane), the outcome
+//! codes, and each server slot's connection counts (one shared array, `rvs_dest_state`).
 
 use crate::abi::{self, Plain};
 use crate::error::{map_err, Result};
@@ -18,6 +19,37 @@ pub fn dest_stats(dir: &Director, slot: u16) -> Result<abi::DestStats> {
         sum.add(&abi::DestStats::from_bytes(&buf[cpu * stride..]));
     }
     Ok(sum)
+}
+
+/// Reads a dest slot's shared counters.
+pub fn dest_counts(dir: &Director, slot: u16) -> abi::DestState {
+    let base = slot as usize * size_of::<abi::DestState>();
+    let m = &dir.maps.dest_state_mem;
+    let ld = |o: usize| {
+        m.u32_at(base + o)
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    abi::DestState {
+        active: ld(0),
+        inactive: ld(4),
+        persist: ld(8),
+        overloaded: ld(12),
+        neigh_wanted: ld(16),
+        pad: 0,
+    }
+}
+
+/// Writes one u32 field (byte offset `off`) of a dest slot's shared counters.
+pub(crate) fn store_dest_field(dir: &Director, slot: u16, off: usize, v: u32) {
+    let base = slot as usize * size_of::<abi::DestState>();
+    dir.maps
+        .dest_state_mem
+        .u32_at(base + off)
+        .store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn clear_neigh_wanted(dir: &Director, slot: u16) {
+    store_dest_field(dir, slot, 16, 0);
 }
 
 /// The name of an outcome code, as `facts()` and docs/xdp.md show it.

@@ -1246,7 +1246,7 @@ fn unusable_next_hops_and_methods_drop_with_reasons() {
         .pop(k.as_bytes_mut())
         .unwrap());
     assert_eq!(
-        rvs_xdp::sync::ip_of(k.family as u8, &k.addr),
+        rvs_xdp::encode::ip_of(k.family as u8, &k.addr),
         ip("10.0.0.14")
     );
     // forwarding off on the ingress interface: the FIB is not consulted

@@ -1,5 +1,6 @@
-//! rvsadm against a real rvsd (`--dataplane none`, on a private socket), driven only
-//! through the rvsadm binary, as an operator or a script would.
+//! rvsadm against a real rvsd (`--dataplane none`, on a private socket; the proxy plane
+//! where what a plane refuses is the point), driven only through the rvsadm binary, as an
+//! operator or a script would.
 //!
 //! rvsd must be built first (`cargo build -p rvsd`); it is looked up next to the rvsadm
 //! binary under test. A missing rvsd fails these tests with that instruction, it does not
@@ -40,6 +41,11 @@ impl Daemon {
     }
 
     fn start_with(extra: &[&str]) -> Daemon {
+        Self::start_on("none", extra)
+    }
+
+    /// An rvsd with the data plane `plane`.
+    fn start_on(plane: &str, extra: &[&str]) -> Daemon {
         let dir = std::env::temp_dir().join(format!(
             "rvsadm-daemon-test-{}-{}",
             std::process::id(),
@@ -51,7 +57,7 @@ impl Daemon {
         let child = Command::new(rvsd_binary())
             .arg("--socket")
             .arg(&socket)
-            .args(["--dataplane", "none"])
+            .args(["--dataplane", plane])
             .args(extra)
             .env_remove("RVS_SOCKET")
             .stdin(Stdio::null())
@@ -294,6 +300,75 @@ fn table_errors_use_ipvsadm_messages_and_statuses() {
     d.ok(&["-d", "-t", "10.0.0.1:80", "-r", "10.1.0.1"]);
     d.ok(&["-D", "-t", "10.0.0.1:80"]);
     assert_eq!(d.out(&["-Ln"]), TITLE);
+}
+
+/// A data plane refuses what it cannot serve before it reaches the table: one message per
+/// case (the plane and what it does not serve), exit status 255 as for a change the kernel
+/// refuses, nothing changed. The proxy forwards full NAT on one address and port.
+#[test]
+fn the_proxy_plane_refuses_what_it_cannot_serve() {
+    let d = Daemon::start_on("proxy", &["--proxy-workers", "1"]);
+    let vip = "127.0.93.1:8093";
+    d.ok(&["-A", "-t", vip, "-s", "rr"]);
+    let refusals: [(&[&str], &str); 7] = [
+        (
+            &["-a", "-t", vip, "-r", "127.0.93.2:80"],
+            "direct routing (-g, DR)",
+        ),
+        (
+            &["-a", "-t", vip, "-r", "127.0.93.2:80", "-g"],
+            "direct routing (-g, DR)",
+        ),
+        (
+            &["-a", "-t", vip, "-r", "127.0.93.2:80", "-i"],
+            "tunnelling (-i, TUN)",
+        ),
+        (&["-A", "-f", "7", "-s", "rr"], "fwmark services"),
+        (
+            &["-A", "--sctp-service", "127.0.93.1:8093"],
+            "SCTP services",
+        ),
+        (
+            &["-A", "-t", "127.0.93.1:0", "-p"],
+            "port-0 (all ports) services",
+        ),
+        (
+            &["-A", "-u", "127.0.93.1:5060", "-p", "--pe", "sip"],
+            "the SIP persistence engine",
+        ),
+    ];
+    for (args, what) in refusals {
+        d.refused(
+            args,
+            255,
+            &format!("the proxy data plane does not serve {what}"),
+        );
+    }
+    d.ok(&["-a", "-t", vip, "-r", "127.0.93.2:80", "-m"]);
+    d.refused(
+        &["-e", "-t", vip, "-r", "127.0.93.2:80", "-g"],
+        255,
+        "the proxy data plane does not serve direct routing (-g, DR)",
+    );
+    let want = format!(
+        "{TITLE}TCP  127.0.93.1:8093 rr
+  \
+         -> 127.0.93.2:80                Masq    1      0          0         \n"
+    );
+    assert_eq!(d.out(&["-Ln"]), want);
+    // A rules file: the refused line says why, the others apply.
+    let (code, _, err) = d.run(
+        &["-R"],
+        "-A -u 127.0.93.1:8053 -s rr\n-a -u 127.0.93.1:8053 -r 127.0.93.3:53 -g\n-a -u 127.0.93.1:8053 -r 127.0.93.4:53 -m\n",
+    );
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            0,
+            "the proxy data plane does not serve direct routing (-g, DR)\n"
+        )
+    );
+    assert!(d.out(&["-Ln"]).contains("127.0.93.4:53"));
 }
 
 /// A table with most of what ipvsadm can express.

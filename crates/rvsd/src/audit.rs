@@ -5,7 +5,7 @@
 //! code renders both), so an audit line can be pasted back into `rvsadm`.
 
 use rvs_api::{Reply, Request};
-use rvs_core::{DestConfig, DestInfo, ServiceConfig, ServiceInfo, ServiceKey};
+use rvs_core::{Change, DestConfig, DestInfo, ServiceConfig, ServiceInfo, ServiceKey};
 
 fn service_rule(cfg: &ServiceConfig, dests: Vec<DestConfig>) -> String {
     let info = ServiceInfo {
@@ -47,33 +47,44 @@ fn dest_rule(svc: &ServiceKey, dest: &DestConfig) -> String {
         .to_string()
 }
 
-/// The request in ipvsadm's words.
-pub fn describe(req: &Request) -> String {
-    match req {
-        Request::AddService(c) => service_rule(c, Vec::new()).trim_end().to_string(),
-        Request::EditService(c) => service_rule(c, Vec::new())
+/// A change in ipvsadm's words.
+pub fn change(c: &Change) -> String {
+    match c {
+        Change::AddService(c) => service_rule(c, Vec::new()).trim_end().to_string(),
+        Change::EditService(c) => service_rule(c, Vec::new())
             .trim_end()
             .replacen("-A ", "-E ", 1),
-        Request::DelService(k) => format!("-D {}", service_arg(k)),
-        Request::Flush => "-C".into(),
-        Request::Zero(None) => "-Z".into(),
-        Request::Zero(Some(k)) => format!("-Z {}", service_arg(k)),
-        Request::AddDest { svc, dest } => dest_rule(svc, dest),
-        Request::EditDest { svc, dest } => dest_rule(svc, dest).replacen("-a ", "-e ", 1),
-        Request::DelDest { svc, addr, port } => {
-            let r = std::net::SocketAddr::new(*addr, *port);
+        // keepalived's "present with this configuration" (added or edited)
+        Change::SetService(c) => service_rule(c, Vec::new())
+            .trim_end()
+            .replacen("-A ", "-A|-E ", 1),
+        Change::DelService(k) => format!("-D {}", service_arg(k)),
+        Change::Flush => "-C".into(),
+        Change::Zero(None) => "-Z".into(),
+        Change::Zero(Some(k)) => format!("-Z {}", service_arg(k)),
+        Change::AddDest { svc, dest } => dest_rule(svc, dest),
+        Change::EditDest { svc, dest } => dest_rule(svc, dest).replacen("-a ", "-e ", 1),
+        Change::SetDest { svc, dest } => dest_rule(svc, dest).replacen("-a ", "-a|-e ", 1),
+        Change::DelDest { svc, addr, port } => {
             let r = match addr {
-                std::net::IpAddr::V4(_) => r.to_string(),
+                std::net::IpAddr::V4(_) => format!("{addr}:{port}"),
                 std::net::IpAddr::V6(_) => format!("[{addr}]:{port}"),
             };
             format!("-d {} -r {r}", service_arg(svc))
         }
-        Request::SetTimeouts { tcp, tcpfin, udp } => format!("--set {tcp} {tcpfin} {udp}"),
-        Request::StartDaemon(cfg) => format!("--start-daemon {cfg:?}"),
-        Request::StopDaemon { master } => format!(
+        Change::SetTimeouts { tcp, tcpfin, udp } => format!("--set {tcp} {tcpfin} {udp}"),
+        Change::StartDaemon(cfg) => format!("--start-daemon {cfg:?}"),
+        Change::StopDaemon { master } => format!(
             "--stop-daemon {}",
             if *master { "master" } else { "backup" }
         ),
+    }
+}
+
+/// The request in ipvsadm's words.
+pub fn describe(req: &Request) -> String {
+    match req {
+        Request::Change(c) => change(c),
         Request::Batch(list) => format!("-R ({} rules)", list.len()),
         Request::Info => "--version".into(),
         Request::ListServices { .. } => "-L".into(),
@@ -154,39 +165,42 @@ mod tests {
     #[test]
     fn requests_read_as_ipvsadm_rules() {
         assert_eq!(
-            describe(&Request::AddService(
+            describe(&Request::Change(Change::AddService(
                 ServiceConfig::new(key()).with_scheduler("wrr")
-            )),
+            ))),
             "-A -t 10.0.0.1:80 -s wrr"
         );
         let mut d = DestConfig::new("10.0.1.1".parse().unwrap(), 8080);
         d.weight = 3;
         d.forward = Forward::Masq;
         assert_eq!(
-            describe(&Request::AddDest {
+            describe(&Request::Change(Change::AddDest {
                 svc: key(),
                 dest: d.clone()
-            }),
+            })),
             "-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 3"
         );
         assert_eq!(
-            describe(&Request::EditDest {
+            describe(&Request::Change(Change::EditDest {
                 svc: key(),
                 dest: d
-            }),
+            })),
             "-e -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 3"
         );
         assert_eq!(
-            describe(&Request::DelDest {
+            describe(&Request::Change(Change::DelDest {
                 svc: key(),
                 addr: "10.0.1.1".parse().unwrap(),
                 port: 8080
-            }),
+            })),
             "-d -t 10.0.0.1:80 -r 10.0.1.1:8080"
         );
-        assert_eq!(describe(&Request::DelService(key())), "-D -t 10.0.0.1:80");
-        assert_eq!(describe(&Request::Flush), "-C");
-        assert!(!describe(&Request::Flush).contains('{'));
+        assert_eq!(
+            describe(&Request::Change(Change::DelService(key()))),
+            "-D -t 10.0.0.1:80"
+        );
+        assert_eq!(describe(&Request::Change(Change::Flush)), "-C");
+        assert!(!describe(&Request::Change(Change::Flush)).contains('{'));
     }
 
     #[test]
@@ -194,6 +208,7 @@ mod tests {
         let e = Reply::Error(rvs_api::ApiError {
             errno: None,
             message: "Service already exists".into(),
+            refused: false,
         });
         assert_eq!(outcome(&Reply::Batch(vec![Reply::Ok, Reply::Ok])), "ok");
         assert_eq!(

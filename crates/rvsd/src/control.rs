@@ -89,6 +89,7 @@ fn protocol_error(message: String) -> Reply {
     Reply::Error(ApiError {
         errno: None,
         message,
+        refused: false,
     })
 }
 

@@ -1,8 +1,13 @@
-//! The daemon's state and the dispatch of control requests.
+//! The daemon's state, the dispatch of control requests and the one writer of the table.
+//!
+//! Every change to the table, whoever asks for it (a control request, `--restore`,
+//! keepalived.conf and its health checks), is a [`Change`] that goes through
+//! one writer: lock the table, let the data plane admit it ([`DataPlane::admit`]), apply
+//! it, bring the data plane in line, report the errno the kernel would.
 
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
-use rvs_core::{Errno, Millis, Table};
-use rvs_dataplane::{DataPlane, Shared};
+use rvs_core::{Change, Errno, Millis, Table, TableError};
+use rvs_dataplane::{DataPlane, Refusal, Shared};
 use std::sync::{Arc, MutexGuard, OnceLock};
 
 /// How often timers, scheduler housekeeping and the trash run.
@@ -29,10 +34,53 @@ pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 /// must not lock the table itself.
 pub type CheckerSource = Box<dyn Fn() -> Vec<CheckerStatus> + Send + Sync>;
 
+/// Why a change was not made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The data plane cannot serve it ([`DataPlane::admit`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The table refused it, as the kernel would (the errno picks ipvsadm's message).
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Refused(r) => ApiError {
+                errno: Some(Errno::NotSupported),
+                message: r.to_string(),
+                refused: true,
+            },
+            ChangeError::Table(t) => t.into(),
+        }
+    }
+}
+
+/// The table, locked for a run of changes and reads.
+struct Writer<'a> {
+    table: MutexGuard<'a, Table>,
+    plane: &'a dyn DataPlane,
+    /// A change was applied: the data plane must follow.
+    changed: bool,
+}
+
+impl Writer<'_> {
+    /// The plane admits the change, the table applies it.
+    fn apply(&mut self, c: &Change) -> Result<(), ChangeError> {
+        self.plane.admit(c)?;
+        self.table.apply(c)?;
+        self.changed = true;
+        Ok(())
+    }
+}
+
 fn error(errno: Errno, message: &str) -> Reply {
     Reply::Error(ApiError {
         errno: Some(errno),
         message: message.to_string(),
+        refused: false,
     })
 }
 
@@ -91,40 +139,57 @@ impl Daemon {
         }
     }
 
-    /// Serves one request.
+    /// Serves one request: queries read the table, changes go through the writer; a batch
+    /// is served under one lock with one data-plane sync.
     pub fn handle(&self, req: Request) -> Reply {
-        let mut table = self.table();
-        let mutation = req.is_mutation();
-        let reply = match req {
+        self.write(|w| match req {
             Request::Batch(reqs) => Reply::Batch(
                 reqs.into_iter()
                     .map(|r| match r {
                         Request::Batch(_) => Reply::Error(ApiError {
                             errno: None,
                             message: "nested batch".into(),
+                            refused: false,
                         }),
-                        r => self.apply(&mut table, r),
+                        r => self.serve(w, r),
                     })
                     .collect(),
             ),
-            r => self.apply(&mut table, r),
-        };
-        if mutation {
-            self.plane.sync(&table);
-            drop(table);
-            self.changed();
-        }
-        reply
+            r => self.serve(w, r),
+        })
     }
 
-    fn apply(&self, t: &mut Table, req: Request) -> Reply {
-        fn done(r: Result<impl Sized, rvs_core::TableError>) -> Reply {
-            match r {
-                Ok(_) => Reply::Ok,
-                Err(e) => Reply::Error(e.into()),
-            }
+    /// Applies `changes` in order and returns each one's outcome; a failed change does
+    /// not stop the ones after it. Used for changes that do not come from the control
+    /// socket (keepalived.conf and its health checks).
+    pub fn apply(&self, changes: &[Change]) -> Vec<Result<(), ChangeError>> {
+        self.write(|w| changes.iter().map(|c| w.apply(c)).collect())
+    }
+
+    /// The one writer of the table: locks it, lets `f` apply changes ([`Writer::apply`])
+    /// and read it, then brings the data plane in line once if anything changed.
+    fn write<R>(&self, f: impl FnOnce(&mut Writer<'_>) -> R) -> R {
+        let mut w = Writer {
+            table: self.table(),
+            plane: &*self.plane,
+            changed: false,
+        };
+        let r = f(&mut w);
+        if w.changed {
+            self.plane.sync(&w.table);
+            drop(w);
+            self.changed();
         }
+        r
+    }
+
+    fn serve(&self, w: &mut Writer<'_>, req: Request) -> Reply {
+        let t = &mut w.table;
         match req {
+            Request::Change(c) => match w.apply(&c) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::Error(e.into()),
+            },
             Request::Info => Reply::Info(t.info()),
             Request::ListServices { key } => {
                 let mut list = t.snapshot();
@@ -146,27 +211,10 @@ impl Daemon {
                 let (stats, rates) = t.global_stats();
                 Reply::GlobalStats { stats, rates }
             }
-            Request::AddService(cfg) => done(t.add_service(cfg)),
-            Request::EditService(cfg) => done(t.edit_service(cfg)),
-            Request::DelService(key) => done(t.del_service(&key)),
-            Request::Flush => {
-                t.flush();
-                Reply::Ok
-            }
-            Request::Zero(key) => done(t.zero(key.as_ref())),
-            Request::AddDest { svc, dest } => done(t.add_dest(&svc, dest)),
-            Request::EditDest { svc, dest } => done(t.edit_dest(&svc, dest)),
-            Request::DelDest { svc, addr, port } => done(t.del_dest(&svc, addr, port)),
-            Request::SetTimeouts { tcp, tcpfin, udp } => {
-                t.set_timeouts(tcp, tcpfin, udp);
-                Reply::Ok
-            }
             Request::GetTimeouts => {
                 let (tcp, tcpfin, udp) = t.timeouts.triple();
                 Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
             }
-            Request::StartDaemon(cfg) => done(t.start_daemon(cfg)),
-            Request::StopDaemon { master } => done(t.stop_daemon(master)),
             Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -197,5 +245,88 @@ impl Daemon {
     /// One rate-estimator step; run every 2 s.
     pub fn estimate(&self) {
         self.table().estimate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::{DestConfig, Forward, Protocol, ServiceConfig, ServiceKey};
+    use rvs_dataplane::Unserved;
+    use std::sync::Mutex;
+
+    /// A plane that refuses tunnelling and records the table it is synced with (the
+    /// number of real servers of each sync).
+    struct Recorder(Arc<Mutex<Vec<usize>>>);
+
+    impl DataPlane for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        fn sync(&self, table: &Table) {
+            let n = table
+                .services()
+                .map(|(id, _)| table.dests_of(id).iter().count())
+                .sum();
+            self.0.lock().unwrap().push(n);
+        }
+        fn unserved_dest(&self, d: &DestConfig) -> Option<Unserved> {
+            (d.forward == Forward::Tunnel).then_some(Unserved::Forward(Forward::Tunnel))
+        }
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn dest(last: u8, forward: Forward) -> Change {
+        Change::AddDest {
+            svc: key(),
+            dest: DestConfig::new([10, 0, 0, last].into(), 80).with_forward(forward),
+        }
+    }
+
+    #[test]
+    fn the_writer_admits_applies_and_syncs_the_plane_once_per_run() {
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let d = Daemon::new(
+            Arc::new(Shared::new(Table::new())),
+            Box::new(Recorder(syncs.clone())),
+        );
+        assert_eq!(*syncs.lock().unwrap(), [0], "the start syncs once");
+        let results = d.apply(&[
+            Change::AddService(ServiceConfig::new(key())),
+            dest(2, Forward::Masq),
+            dest(3, Forward::Tunnel),
+            dest(2, Forward::Masq),
+            dest(4, Forward::Route),
+        ]);
+        assert_eq!(results[..2], [Ok(()), Ok(())]);
+        assert_eq!(
+            results[2].as_ref().unwrap_err().to_string(),
+            "the recorder data plane does not serve tunnelling (-i, TUN)"
+        );
+        assert!(matches!(
+            &results[3],
+            Err(ChangeError::Table(e)) if e.errno == Errno::Exists
+        ));
+        assert_eq!(results[4], Ok(()));
+        assert_eq!(
+            *syncs.lock().unwrap(),
+            [0, 2],
+            "one sync after the run, with what was applied"
+        );
+        // Nothing applied: no sync. A refusal answers with the plane's message.
+        let r = d.handle(Request::Change(dest(5, Forward::Tunnel)));
+        let Reply::Error(e) = r else { panic!("{r:?}") };
+        assert!(e.refused);
+        assert_eq!(e.errno, Some(Errno::NotSupported));
+        assert_eq!(*syncs.lock().unwrap(), [0, 2]);
+        assert_eq!(d.handle(Request::Change(dest(5, Forward::Masq))), Reply::Ok);
+        assert_eq!(*syncs.lock().unwrap(), [0, 2, 3]);
     }
 }

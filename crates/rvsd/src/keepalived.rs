@@ -4,9 +4,9 @@
 //! with errors is refused and the running configuration stays).
 
 use anyhow::Result;
-use rvs_check::{Options, Supervisor, TableSink};
-use rvs_core::Table;
+use rvs_check::Options;
 use rvs_keepalived::{Config, LoadError, LoadOptions};
+use rvsd::health::HealthChecks;
 use rvsd::Daemon;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,20 +110,28 @@ pub fn config_test(path: Option<&Path>) -> u8 {
 /// A running keepalived configuration.
 pub struct Keepalived {
     path: PathBuf,
+    daemon: Arc<Daemon>,
+    /// The configuration in force (dumps, `-d`, the services it owns).
     config: Config,
-    /// The health checkers (none with `-P`).
-    sup: Option<Arc<Supervisor>>,
+    /// The virtual servers and their checkers (none with `-P`).
+    health: Option<HealthChecks>,
     /// The `vrrp_instance`s ([`crate::vrrp`]); none with `-C`.
     vrrp: Option<crate::vrrp::Vrrp>,
 }
 
 impl Keepalived {
     /// Loads `path`, applies it to the daemon's table and starts the checkers; the
-    /// daemon's `Status` reply lists them from then on.
+    /// daemon's `Status` reply lists them from then on. A virtual server the data plane
+    /// cannot serve refuses the file, as a configuration error does.
     pub async fn start(path: &Path, daemon: Arc<Daemon>, run: Subsystems) -> Result<Keepalived> {
-        let config = load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
-        let sup = if run.checkers {
-            Some(Self::start_checkers(&config, &daemon).await)
+        let refused = |e: LoadError| anyhow::anyhow!("{}:\n{e}", path.display());
+        let config = load(path).map_err(refused)?;
+        let health = if run.checkers {
+            Some(
+                HealthChecks::start(&config, daemon.clone(), Options::default())
+                    .await
+                    .map_err(refused)?,
+            )
         } else {
             tracing::info!(
                 "-P: VRRP only, the virtual servers of {} are not loaded",
@@ -134,7 +142,7 @@ impl Keepalived {
         tracing::info!(
             file = %path.display(),
             virtual_servers = if run.checkers { config.virtual_servers.len() } else { 0 },
-            checkers = sup.as_ref().map_or(0, |s| s.running()),
+            checkers = health.as_ref().map_or(0, |h| h.running()),
             vrrp_instances = if run.vrrp { config.vrrp_instances.len() } else { 0 },
             "keepalived configuration loaded"
         );
@@ -149,25 +157,11 @@ impl Keepalived {
         };
         Ok(Keepalived {
             path: path.to_path_buf(),
+            daemon,
             config,
-            sup,
+            health,
             vrrp,
         })
-    }
-
-    async fn start_checkers(config: &Config, daemon: &Arc<Daemon>) -> Arc<Supervisor> {
-        let d = daemon.clone();
-        let sink: Arc<dyn TableSink> = Arc::new(move |change: &mut dyn FnMut(&mut Table)| {
-            let mut t = d.table();
-            change(&mut t);
-            d.plane().sync(&t);
-            drop(t);
-            d.changed();
-        });
-        let sup = Arc::new(Supervisor::start(config, sink, Options::default()).await);
-        let s = sup.clone();
-        daemon.set_checker_source(Box::new(move || s.status()));
-        sup
     }
 
     /// The configuration in force.
@@ -182,7 +176,7 @@ impl Keepalived {
 
     /// True when health checkers run.
     pub fn runs_checkers(&self) -> bool {
-        self.sup.is_some()
+        self.health.is_some()
     }
 
     /// The state of the VRRP instances now.
@@ -190,30 +184,26 @@ impl Keepalived {
         self.vrrp.as_ref().map(|v| v.status()).unwrap_or_default()
     }
 
-    /// SIGHUP: reads the file again and applies the difference. A file with errors is
-    /// refused whole; the running configuration stays.
+    /// SIGHUP: reads the file again and applies the difference (the pool's reload diff,
+    /// `rvs_keepalived::pool`). A file with errors, or with a virtual server the data
+    /// plane cannot serve, is refused whole; the running configuration stays.
     pub async fn reload(&mut self) {
+        let refused = |e: LoadError| {
+            tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
+        };
         let cfg = match load(&self.path) {
             Ok(c) => c,
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
-                return;
-            }
+            Err(e) => return refused(e),
         };
-        let diff = rvs_keepalived::diff(&self.config, &cfg);
         tracing::info!(
-            services_added = diff.added_services.len(),
-            services_removed = diff.removed_services.len(),
-            services_changed = diff.changed_services.len(),
-            servers_added = diff.added_dests.len(),
-            servers_removed = diff.removed_dests.len(),
-            servers_changed = diff.changed_dests.len(),
-            checkers_changed = diff.changed_checkers.len(),
+            virtual_servers = cfg.virtual_servers.len(),
             "reloading {}",
             self.path.display()
         );
-        if let Some(sup) = &self.sup {
-            sup.reload(&cfg).await;
+        if let Some(h) = &mut self.health {
+            if let Err(e) = h.reload(&cfg, self.daemon.plane()).await {
+                return refused(e);
+            }
         }
         if let Some(v) = &mut self.vrrp {
             v.reload(&cfg).await;
@@ -229,8 +219,8 @@ impl Keepalived {
         if let Some(v) = self.vrrp {
             v.stop().await;
         }
-        if let Some(sup) = self.sup {
-            sup.stop(STOP_SCRIPTS).await;
+        if let Some(h) = self.health {
+            h.stop(STOP_SCRIPTS).await;
         }
     }
 }
@@ -239,6 +229,7 @@ impl Keepalived {
 mod tests {
     use super::*;
     use rvs_api::{Reply, Request};
+    use rvs_core::Table;
     use rvs_dataplane::{NoDataPlane, Shared};
     use std::io::Write;
 
@@ -291,6 +282,51 @@ mod tests {
         let (sid, _) = t.services().next()?;
         let w = t.dests_of(sid).iter().next().map(|(_, x)| x.cfg.weight);
         w
+    }
+
+    /// A real server the data plane cannot serve refuses the file at start with its
+    /// place, nothing applied; a reload to such a file keeps the running configuration.
+    #[tokio::test]
+    async fn what_the_plane_cannot_serve_refuses_the_file_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keepalived.conf");
+        // A live real server: its checker keeps it in the table while the test runs.
+        let l = tokio::net::TcpListener::bind("127.0.51.1:0").await.unwrap();
+        let rs = l.local_addr().unwrap();
+        let dr = conf(rs, 2).replace("127.0.50.100", "127.0.51.100");
+        write(&file, &dr);
+        let shared = Arc::new(Shared::new(Table::new()));
+        let proxy = rvs_proxy::Proxy::new(
+            shared.clone(),
+            rvs_proxy::ProxyOptions {
+                workers: 1,
+                ..rvs_proxy::ProxyOptions::default()
+            },
+        );
+        let daemon = Arc::new(Daemon::new(shared, Box::new(proxy)));
+        let err = match Keepalived::start(&file, daemon.clone(), Subsystems::default()).await {
+            Ok(_) => panic!("a DR real server on the proxy plane was accepted"),
+            Err(e) => e.to_string(),
+        };
+        // (A DR real server takes the service's port, as in keepalived.)
+        let line = 1 + dr.lines().position(|l| l.contains("real_server")).unwrap();
+        let want = format!(
+            "{}:{line}:1: error: real_server 127.0.51.1 80: the proxy data plane does not serve direct routing (-g, DR)",
+            file.display()
+        );
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(daemon.table().num_services(), 0, "nothing applied");
+
+        write(&file, &dr.replace("lb_kind DR", "lb_kind NAT"));
+        let mut ka = Keepalived::start(&file, daemon.clone(), Subsystems::default())
+            .await
+            .unwrap();
+        assert_eq!(weight(&daemon), Some(2));
+        write(&file, &dr.replace("weight 2", "weight 7"));
+        ka.reload().await;
+        assert_eq!(weight(&daemon), Some(2), "the running configuration stays");
+        ka.stop().await;
+        drop(l);
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod keepalived;
 mod process;
 mod signals;
 mod vrrp;
+mod xdp_args;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Plane {
@@ -95,7 +96,7 @@ struct Args {
     threads: usize,
 
     #[command(flatten)]
-    xdp: rvs_xdp::cli::XdpArgs,
+    xdp: xdp_args::XdpArgs,
 
     #[command(flatten)]
     ka: kaargs::KeepalivedArgs,
@@ -227,7 +228,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 }
                 Ok(proxy())
             }
-            None => match rvs_xdp::cli::build(&args.xdp, shared) {
+            None => match xdp_args::build(&args.xdp, shared) {
                 Ok(p) => Ok(Box::new(p)),
                 Err(e) => {
                     tracing::warn!("dataplane auto: XDP failed ({e}); using the proxy");
@@ -239,7 +240,7 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
             if let Some(why) = rvsd::features::xdp_unavailable(&rvsd::features::kernel_release()) {
                 bail!("--dataplane xdp: {why}; the proxy plane (--dataplane proxy) runs on any kernel");
             }
-            Ok(Box::new(rvs_xdp::cli::build(&args.xdp, shared)?))
+            Ok(Box::new(xdp_args::build(&args.xdp, shared)?))
         }
     }
 }
@@ -521,10 +522,11 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
     let owned = config_services(ka.as_ref());
     for key in previously_owned.unwrap_or_default() {
         if !owned.contains(&key) {
-            if let rvs_api::Reply::Ok = daemon.handle(rvs_api::Request::DelService(key)) {
+            let del = rvs_core::Change::DelService(key);
+            if let [Ok(())] = daemon.apply(std::slice::from_ref(&del))[..] {
                 tracing::info!(
                     "{}: removed, keepalived.conf no longer has it",
-                    rvsd::audit::describe(&rvs_api::Request::DelService(key))
+                    rvsd::audit::change(&del)
                 );
             }
         }

@@ -15,7 +15,7 @@
 
 use crate::Daemon;
 use rvs_api::{Reply, Request};
-use rvs_core::ServiceKey;
+use rvs_core::{Change, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -92,23 +92,27 @@ fn capture_with(daemon: &Daemon, owned: &[ServiceKey]) -> StateFile {
         let t = daemon.table();
         (t.snapshot(), t.timeouts.triple(), t.daemons().to_vec())
     };
-    let mut requests = vec![Request::SetTimeouts {
+    let mut requests = vec![Request::Change(Change::SetTimeouts {
         tcp: timeouts.0,
         tcpfin: timeouts.1,
         udp: timeouts.2,
-    }];
+    })];
     for s in services {
         let key = s.cfg.key;
-        requests.push(Request::AddService(s.cfg));
+        requests.push(Request::Change(Change::AddService(s.cfg)));
         // The listing is newest first; adding oldest first rebuilds the same order.
         for d in s.dests.into_iter().rev() {
-            requests.push(Request::AddDest {
+            requests.push(Request::Change(Change::AddDest {
                 svc: key,
                 dest: d.cfg,
-            });
+            }));
         }
     }
-    requests.extend(daemons.into_iter().map(Request::StartDaemon));
+    requests.extend(
+        daemons
+            .into_iter()
+            .map(|d| Request::Change(Change::StartDaemon(d))),
+    );
     StateFile {
         version: VERSION,
         requests,
@@ -164,8 +168,8 @@ pub fn replay(daemon: &Daemon, state: StateFile) -> Replayed {
         .iter()
         .map(|q| {
             (
-                matches!(q, Request::AddService(_)),
-                matches!(q, Request::AddDest { .. }),
+                matches!(q, Request::Change(Change::AddService(_))),
+                matches!(q, Request::Change(Change::AddDest { .. })),
             )
         })
         .collect();
@@ -343,22 +347,25 @@ mod tests {
         let a = daemon();
         let k = key(80);
         assert_eq!(
-            a.handle(Request::AddService(
+            a.handle(Request::Change(Change::AddService(
                 ServiceConfig::new(k).with_scheduler("wrr")
-            )),
+            ))),
             Reply::Ok
         );
         for (i, w) in [(11, 3), (12, 2), (13, 1)] {
             let mut d = DestConfig::new(format!("10.2.0.{i}").parse().unwrap(), 8080);
             d.weight = w;
-            assert_eq!(a.handle(Request::AddDest { svc: k, dest: d }), Reply::Ok);
+            assert_eq!(
+                a.handle(Request::Change(Change::AddDest { svc: k, dest: d })),
+                Reply::Ok
+            );
         }
         assert_eq!(
-            a.handle(Request::SetTimeouts {
+            a.handle(Request::Change(Change::SetTimeouts {
                 tcp: 100,
                 tcpfin: 20,
                 udp: 30
-            }),
+            })),
             Reply::Ok
         );
         let state = capture(&a);
@@ -391,14 +398,16 @@ mod tests {
         let w = Writer::start(path.clone(), &d);
         assert!(w.flush(Duration::from_secs(5)));
         assert_eq!(load(&path).unwrap().unwrap().requests.len(), 1);
-        d.handle(Request::AddService(ServiceConfig::new(key(81))));
+        d.handle(Request::Change(Change::AddService(ServiceConfig::new(
+            key(81),
+        ))));
         w.changed();
         assert!(w.flush(Duration::from_secs(5)));
         let s = load(&path).unwrap().unwrap();
         assert!(s
             .requests
             .iter()
-            .any(|r| matches!(r, Request::AddService(c) if c.key == key(81))));
+            .any(|r| matches!(r, Request::Change(Change::AddService(c)) if c.key == key(81))));
         // no temporary file left behind
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1);

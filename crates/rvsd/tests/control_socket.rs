@@ -2,6 +2,7 @@
 //! error reply (or a closed connection) and the daemon keeps serving.
 
 use rvs_api::{read_frame, write_frame, Client, Reply, Request, MAX_REPLY};
+use rvs_core::Change;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -133,23 +134,26 @@ fn a_rejected_request_changes_nothing() {
     };
     let cfg = rvs_core::ServiceConfig::new(key).with_scheduler("rr");
     assert_eq!(
-        c.call(&Request::AddService(cfg.clone())).unwrap(),
+        c.call(&Request::Change(Change::AddService(cfg.clone())))
+            .unwrap(),
         Reply::Ok
     );
     let before = c.call(&Request::ListServices { key: None }).unwrap();
     let bad = [
-        Request::AddService(cfg.clone()),
-        Request::AddService(rvs_core::ServiceConfig::new(key).with_scheduler("nope")),
-        Request::EditService(cfg.clone().with_scheduler("nope")),
-        Request::AddDest {
+        Request::Change(Change::AddService(cfg.clone())),
+        Request::Change(Change::AddService(
+            rvs_core::ServiceConfig::new(key).with_scheduler("nope"),
+        )),
+        Request::Change(Change::EditService(cfg.clone().with_scheduler("nope"))),
+        Request::Change(Change::AddDest {
             svc: key,
             dest: rvs_core::DestConfig::new("224.0.0.1".parse().unwrap(), 80),
-        },
-        Request::DelDest {
+        }),
+        Request::Change(Change::DelDest {
             svc: key,
             addr: "10.9.9.9".parse().unwrap(),
             port: 80,
-        },
+        }),
         Request::Batch(vec![Request::Batch(vec![])]),
     ];
     for r in bad {

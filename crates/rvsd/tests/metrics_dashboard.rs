@@ -161,9 +161,9 @@ fn add_service(socket: &Path, vip: SocketAddr, rs: &[(SocketAddr, u32)]) -> Serv
         port: vip.port(),
     };
     assert_eq!(
-        c.call(&Request::AddService(
+        c.call(&Request::Change(rvs_core::Change::AddService(
             ServiceConfig::new(key).with_scheduler("wrr")
-        ))
+        )))
         .unwrap(),
         Reply::Ok
     );
@@ -172,7 +172,11 @@ fn add_service(socket: &Path, vip: SocketAddr, rs: &[(SocketAddr, u32)]) -> Serv
         d.weight = *w;
         d.forward = Forward::Masq;
         assert_eq!(
-            c.call(&Request::AddDest { svc: key, dest: d }).unwrap(),
+            c.call(&Request::Change(rvs_core::Change::AddDest {
+                svc: key,
+                dest: d
+            }))
+            .unwrap(),
             Reply::Ok
         );
     }
@@ -522,7 +526,11 @@ fn the_dashboard_follows_a_failing_server_and_a_weight_change_live() {
     dest.weight = 7;
     dest.forward = Forward::Masq;
     assert_eq!(
-        c.call(&Request::EditDest { svc: key, dest }).unwrap(),
+        c.call(&Request::Change(rvs_core::Change::EditDest {
+            svc: key,
+            dest
+        }))
+        .unwrap(),
         Reply::Ok
     );
     wait_for(

@@ -324,9 +324,9 @@ fn rules_added_with_rvsadm_survive_a_restart() {
     let mut c = a.client();
     let k = key(80);
     assert_eq!(
-        c.call(&Request::AddService(
+        c.call(&Request::Change(rvs_core::Change::AddService(
             ServiceConfig::new(k).with_scheduler("wrr")
-        ))
+        )))
         .unwrap(),
         Reply::Ok
     );
@@ -334,7 +334,8 @@ fn rules_added_with_rvsadm_survive_a_restart() {
         let mut dest = DestConfig::new(format!("127.0.61.{i}").parse().unwrap(), 8080);
         dest.weight = w;
         assert_eq!(
-            c.call(&Request::AddDest { svc: k, dest }).unwrap(),
+            c.call(&Request::Change(rvs_core::Change::AddDest { svc: k, dest }))
+                .unwrap(),
             Reply::Ok
         );
     }
@@ -383,7 +384,11 @@ fn logs_are_plain_one_line_and_removals_are_warnings() {
         addr: "127.0.60.100".parse().unwrap(),
         port: 80,
     };
-    assert_eq!(c.call(&Request::AddDest { svc, dest }).unwrap(), Reply::Ok);
+    assert_eq!(
+        c.call(&Request::Change(rvs_core::Change::AddDest { svc, dest }))
+            .unwrap(),
+        Reply::Ok
+    );
     // the real server dies: its checker removes it
     drop(l);
     wait_for("the removal", Duration::from_secs(10), || {
@@ -488,7 +493,9 @@ fn a_restart_drops_virtual_servers_keepalived_conf_no_longer_has() {
     // one service of the operator's own, beside keepalived's
     assert_eq!(
         a.client()
-            .call(&Request::AddService(ServiceConfig::new(key(90))))
+            .call(&Request::Change(rvs_core::Change::AddService(
+                ServiceConfig::new(key(90))
+            )))
             .unwrap(),
         Reply::Ok
     );

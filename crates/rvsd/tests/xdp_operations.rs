@@ -146,7 +146,9 @@ fn under_ip_netns_exec_pins_outlive_rvsd_and_a_veth_gets_generic_mode() {
     assert_eq!(
         Client::connect(&socket)
             .unwrap()
-            .call(&Request::AddService(ServiceConfig::new(key)))
+            .call(&Request::Change(rvs_core::Change::AddService(
+                ServiceConfig::new(key)
+            )))
             .unwrap(),
         Reply::Ok
     );

@@ -5,7 +5,7 @@
 
 use crate::epilog::Outcome;
 use crate::plan::MiscSpec;
-use crate::script::{wait_or_kill, Exit, ScriptEnv};
+use rvs_script::{wait_or_kill, Exit, ScriptEnv};
 
 /// Kills the script's process group if the probe is dropped before it ended (a reload
 /// removed the checker, the daemon stops): no script outlives its checker.

@@ -13,7 +13,7 @@ pub use http::{fetch, parse_head, Fetched, Head, MAX_SHOWN_BODY};
 
 use crate::epilog::Outcome;
 use crate::plan::ProbeSpec;
-use crate::script::ScriptEnv;
+use rvs_script::ScriptEnv;
 
 /// Runs one probe. `url`: the URL an HTTP checker fetches this time.
 pub async fn run(spec: &ProbeSpec, url: usize, env: &ScriptEnv) -> Outcome {

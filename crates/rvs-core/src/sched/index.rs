@@ -159,6 +159,10 @@ impl<K: Ord + Copy> Ranked<K> {
     pub fn is_indexed(&self) -> bool {
         self.index.is_some()
     }
+
+    pub fn rank(&self) -> RankFn<K> {
+        self.rank
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod index;
 mod lblc;
 mod lblcr;
 mod lc;
+mod least;
 mod locality;
 mod mh;
 mod nq;
@@ -33,7 +34,8 @@ mod twos;
 mod wlc;
 mod wrr;
 
-pub use index::{Ranked, Ratio, INDEX_MIN};
+pub use index::{RankFn, Ranked, Ratio, INDEX_MIN};
+pub use least::{pick_wlc, Least};
 
 pub use hash::{addr_fold, hash_32, hsiphash, hsiphash_u32};
 pub use mh::TAB_SIZE as MH_TABLE_SIZE;
@@ -224,17 +226,17 @@ impl SchedKind {
         match self {
             SchedKind::Rr => Box::new(rr::Rr::default()),
             SchedKind::Wrr => Box::new(wrr::Wrr::default()),
-            SchedKind::Lc => Box::new(lc::Lc::default()),
-            SchedKind::Wlc => Box::new(wlc::Wlc::default()),
-            SchedKind::Sed => Box::new(sed::Sed::default()),
-            SchedKind::Nq => Box::new(nq::Nq::default()),
+            SchedKind::Lc => Box::new(Least::new(self, lc::rank)),
+            SchedKind::Wlc => Box::new(Least::new(self, wlc::rank)),
+            SchedKind::Sed => Box::new(Least::new(self, sed::rank)),
+            SchedKind::Nq => Box::new(Least::new(self, nq::rank)),
             SchedKind::Lblc => Box::new(lblc::Lblc::default()),
             SchedKind::Lblcr => Box::new(lblcr::Lblcr::default()),
             SchedKind::Dh => Box::new(dh::Dh::default()),
             SchedKind::Sh => Box::new(sh::Sh::default()),
             SchedKind::Mh => Box::new(mh::Mh::default()),
-            SchedKind::Fo => Box::new(fo::Fo::default()),
-            SchedKind::Ovf => Box::new(ovf::Ovf::default()),
+            SchedKind::Fo => Box::new(Least::new(self, fo::rank)),
+            SchedKind::Ovf => Box::new(Least::new(self, ovf::rank)),
             SchedKind::Twos => Box::new(twos::Twos),
             SchedKind::None => Box::new(NoneSched),
         }
@@ -277,32 +279,6 @@ pub fn gcd(a: u32, b: u32) -> u32 {
         (a, b) = (b, a % b);
     }
     a
-}
-
-/// The wlc rule shared by wlc, lblc and lblcr: skip OVERLOAD, start from the first server
-/// with weight > 0, then keep the server with the smallest overhead/weight; ties keep the
-/// earlier (newer) server.
-pub fn pick_wlc(dests: &DestView<'_>) -> Option<DestId> {
-    let mut it = dests.iter();
-    let (mut least, mut loh, mut lw) = loop {
-        let (id, d) = it.next()?;
-        if !d.overloaded && d.weight() > 0 {
-            break (id, overhead(d), d.weight() as u64);
-        }
-    };
-    for (id, d) in it {
-        if d.overloaded {
-            continue;
-        }
-        let doh = overhead(d);
-        let dw = d.weight() as u64;
-        if loh * dw > doh * lw {
-            least = id;
-            loh = doh;
-            lw = dw;
-        }
-    }
-    Some(least)
 }
 
 /// What one slot of a hash scheduler's table (sh, mh) offers a new connection.

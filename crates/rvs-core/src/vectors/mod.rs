@@ -1,8 +1,8 @@
 //! Scheduler decision vectors: scripted sequences of admin operations and new connections
 //! on one virtual service, with the server each connection must reach. They live in
-//! `testdata/sched/*.vec` and are shared by every data plane: the core replays them through
-//! [`Table`](crate::Table) ([`run_on_table`]); a BPF backend parses the same files with
-//! [`parse_str`] and replays the typed [`Step`]s against its own maps and programs.
+//! `testdata/sched/*.vec` and are shared by every data plane: one interpreter ([`run`])
+//! replays them on a [`Backend`] — the core's [`Table`](crate::Table) ([`run_on_table`]),
+//! or the XDP program (`crates/rvs-xdp/tests/conformance.rs`) with its maps and packets.
 //!
 //! # File format
 //!
@@ -55,15 +55,37 @@
 //! * A pick that meets an existing connection instead of opening one is a mismatch, as is
 //!   a draw of the random source that was not scripted, or a scripted draw left unused.
 
+mod interp;
+mod model;
 mod parse;
-mod run;
 
+pub use interp::{run, Backend, ConnView, Counts, Mismatch, Picked};
+pub use model::run_on_table;
 pub use parse::{parse_file, parse_str, ParseError};
-pub use run::{run_on_table, Mismatch};
 
 use crate::config::{DestConfig, ServiceConfig};
 use crate::sched::SchedKind;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The shared vectors of the source tree (`testdata/sched/`).
+pub const SHARED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/sched");
+
+/// The vector files (`*.vec`) of a directory, by name.
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|e| e == "vec") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
 
 /// One named vector: a service and the steps applied to it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use crate::error::CliError;
 use crate::options::{Cmd, OptId};
 use rvs_core::config::DEFAULT_SCHEDULER;
 use rvs_core::{
-    DestConfig, Forward, Protocol, SchedFlags, ServiceConfig, SyncDaemonConfig, TunnelConfig,
-    TunnelCsum,
+    Change, DestConfig, Forward, Protocol, SchedFlags, ServiceConfig, SyncDaemonConfig,
+    TunnelConfig, TunnelCsum,
 };
 
 const DEFAULT_MCAST_IFN: &str = "eth0";
@@ -116,23 +116,23 @@ impl State {
     fn command(&self, cmd: Cmd) -> Result<Command, CliError> {
         let o = self.options;
         Ok(match cmd {
-            Cmd::AddService => Command::AddService(self.service_config()?),
-            Cmd::EditService => Command::EditService(self.service_config()?),
-            Cmd::DelService => Command::DelService(self.required_key()),
-            Cmd::Flush => Command::Flush,
-            Cmd::AddServer => Command::AddDest {
+            Cmd::AddService => Command::Change(Change::AddService(self.service_config()?)),
+            Cmd::EditService => Command::Change(Change::EditService(self.service_config()?)),
+            Cmd::DelService => Command::Change(Change::DelService(self.required_key())),
+            Cmd::Flush => Command::Change(Change::Flush),
+            Cmd::AddServer => Command::Change(Change::AddDest {
                 svc: self.required_key(),
                 dest: self.dest_config(),
-            },
-            Cmd::EditServer => Command::EditDest {
+            }),
+            Cmd::EditServer => Command::Change(Change::EditDest {
                 svc: self.required_key(),
                 dest: self.dest_config(),
-            },
-            Cmd::DelServer => Command::DelDest {
+            }),
+            Cmd::DelServer => Command::Change(Change::DelDest {
                 svc: self.required_key(),
                 addr: self.dest.addr,
                 port: self.dest.port,
-            },
+            }),
             Cmd::List => {
                 let what = if o.contains(OptId::Connection) {
                     ListWhat::Conns
@@ -150,17 +150,17 @@ impl State {
                     format: self.format,
                 })
             }
-            Cmd::Zero => Command::Zero(self.key()),
+            Cmd::Zero => Command::Change(Change::Zero(self.key())),
             Cmd::Save => Command::Save {
                 numeric: self.format.numeric,
             },
             Cmd::Restore => Command::Restore,
-            Cmd::SetTimeout => Command::SetTimeouts {
+            Cmd::SetTimeout => Command::Change(Change::SetTimeouts {
                 tcp: self.timeouts[0],
                 tcpfin: self.timeouts[1],
                 udp: self.timeouts[2],
-            },
-            Cmd::StartDaemon => Command::StartDaemon(SyncDaemonConfig {
+            }),
+            Cmd::StartDaemon => Command::Change(Change::StartDaemon(SyncDaemonConfig {
                 master: self.daemon.master,
                 mcast_ifn: self.daemon.ifn.clone(),
                 syncid: self.daemon.syncid,
@@ -168,10 +168,10 @@ impl State {
                 mcast_group: self.daemon.group,
                 mcast_port: self.daemon.port,
                 mcast_ttl: self.daemon.ttl,
-            }),
-            Cmd::StopDaemon => Command::StopDaemon {
+            })),
+            Cmd::StopDaemon => Command::Change(Change::StopDaemon {
                 master: self.daemon.master,
-            },
+            }),
             Cmd::Status => Command::Status {
                 json: self.format.json,
             },

@@ -12,7 +12,7 @@ use crate::keepalived::{GroupSetup, InstanceSetup, RouterConfig};
 use crate::packet::Family;
 use crate::status::{InstanceStatus, Status};
 use crate::validate::RxMeta;
-use rvs_check::script::ScriptEnv;
+use rvs_script::ScriptEnv;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex};

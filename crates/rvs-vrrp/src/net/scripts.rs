@@ -3,7 +3,7 @@
 
 use super::runner::Msg;
 use crate::keepalived::ScriptSetup;
-use rvs_check::script::{wait_or_kill, Exit, ScriptEnv};
+use rvs_script::{wait_or_kill, Exit, ScriptEnv};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

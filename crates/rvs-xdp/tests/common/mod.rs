@@ -215,7 +215,7 @@ impl Rig {
         let sid = self.table.service_id(key).expect("service");
         let id = self.table.find_dest(sid, ip(addr), port).expect("server");
         let slot = self.plane.inner().state().dest_slot(id).expect("slot");
-        let c = rvs_xdp::sync::dest_counts(self.plane.director(), slot);
+        let c = rvs_xdp::stats::dest_counts(self.plane.director(), slot);
         (c.active, c.inactive, c.persist, c.overloaded != 0)
     }
 

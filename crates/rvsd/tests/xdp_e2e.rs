@@ -6,8 +6,6 @@
 //! byte for byte) and UDP. Under `CI=true` a missing prerequisite fails instead of
 //! skipping. Every wait is bounded.
 
-mod common;
-
 use rvs_testkit::netns::Lab;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -17,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const RVS_RS: &str = env!("CARGO_BIN_EXE_rvs-rs");
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
 
 fn prerequisites(what: &str) -> bool {
     rvs_testkit::require_root(what)
@@ -26,29 +24,27 @@ fn prerequisites(what: &str) -> bool {
         && rvs_testkit::require_command(what, "ethtool")
 }
 
-/// rvsd and rvsadm from the same target directory, (re)built first so they carry this
-/// very data plane (cargo test builds only this package's binaries).
-fn daemon_bins() -> (PathBuf, PathBuf) {
+/// A binary of another package (rvsadm, rvs-rs) from rvsd's target directory, (re)built
+/// first so it is current: cargo test builds only this package's binaries.
+fn tool(name: &str) -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
-    let dir = Path::new(RVS_RS)
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let (rvsd, rvsadm) = (dir.join("rvsd"), dir.join("rvsadm"));
+    let dir = Path::new(RVSD).parent().expect("target dir");
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rvsd", "-p", "rvsadm"])
+            .args(["build", "--quiet", "-p", "rvsadm", "-p", "rvs-rs"])
             .status()
-            .expect("running cargo build for rvsd and rvsadm");
-        assert!(st.success(), "building rvsd and rvsadm failed");
+            .expect("running cargo build for rvsadm and rvs-rs");
+        assert!(st.success(), "building rvsadm and rvs-rs failed");
     });
-    assert!(
-        rvsd.is_file() && rvsadm.is_file(),
-        "rvsd/rvsadm missing in {}",
-        dir.display()
-    );
-    (rvsd, rvsadm)
+    let bin = dir.join(name);
+    assert!(bin.is_file(), "{name} missing in {}", dir.display());
+    bin
+}
+
+/// rvsd (this package's, carrying this very data plane) and rvsadm.
+fn daemon_bins() -> (PathBuf, PathBuf) {
+    (PathBuf::from(RVSD), tool("rvsadm"))
 }
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -387,6 +383,13 @@ impl Rvsd {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Panics with rvsd's log if it has exited.
+    fn running(&mut self) {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            panic!("rvsd exited ({st}): {}", self.log_text());
+        }
+    }
+
     fn adm(&self, args: &str) -> String {
         let o = Command::new(&self.rvsadm)
             .arg("--socket")
@@ -623,6 +626,163 @@ fn nat_two_interfaces_tcp_udp_weights_removal_and_a_large_file() {
     drop(udp);
 }
 
+/// The real servers of every service as the XDP program sees them: the pinned
+/// `rvs_services` lists and `rvs_dests` values, by service port, sorted.
+fn bpf_service_lists(pins: &Path) -> std::collections::BTreeMap<u16, Vec<(SocketAddr, u32)>> {
+    use rvs_xdp::abi::{self, Plain};
+    use rvs_xdp::sys::RawMap;
+    use std::os::fd::AsFd;
+    let open = |name: &str, key: usize, value: usize| {
+        let m = aya::maps::MapData::from_pin(pins.join(name))
+            .unwrap_or_else(|e| panic!("pinned {name}: {e}"));
+        RawMap::new(m.fd().as_fd(), key, value, false).expect(name)
+    };
+    let services = open(
+        "rvs_services",
+        size_of::<abi::SvcKey>(),
+        size_of::<abi::Service>(),
+    );
+    let dests = open("rvs_dests", 4, size_of::<abi::Dest>());
+    let mut out = std::collections::BTreeMap::new();
+    for (_, v) in services.dump(0).expect("dump rvs_services") {
+        let svc = abi::Service::from_bytes(&v);
+        let mut list: Vec<(SocketAddr, u32)> = svc.dests[..usize::from(svc.n_dests)]
+            .iter()
+            .map(|slot| {
+                let mut d = abi::Dest::default();
+                let found = dests
+                    .lookup(&u32::from(*slot).to_ne_bytes(), d.as_bytes_mut(), 0)
+                    .expect("lookup rvs_dests");
+                assert!(found, "service lists dest slot {slot}, which has no value");
+                let addr = rvs_xdp::encode::ip_of(d.family, &d.addr);
+                (SocketAddr::new(addr, u16::from_be(d.port)), d.weight)
+            })
+            .collect();
+        list.sort();
+        out.insert(u16::from_be(svc.port), list);
+    }
+    out
+}
+
+/// keepalived.conf's health checks driving the XDP plane: `rvsd -f` with a TCP_CHECK per
+/// real server; a real server whose service stops leaves the service's list in the BPF
+/// maps (and gets no new connection), and is back in it with its weight once it answers
+/// again. The verdict walks checker → pool → rvsd's writer → `Table::apply` → the plane's
+/// reconcile. The plane also refuses what it cannot serve, with its message.
+#[test]
+fn health_checks_move_real_servers_in_and_out_of_the_bpf_service_list() {
+    if !prerequisites("e2e health checks on XDP") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let tmp = Scratch::new("health");
+    nat_topology(&mut lab, &tmp.0);
+    let pins = Pins::new("health");
+    let names = ["r1", "r2", "r3"];
+    let mut servers: Vec<Child> = names
+        .iter()
+        .map(|r| nginx(&lab, r, &tmp.0.join(r), r, &[80], b"x"))
+        .collect();
+    let mut conf = String::from(
+        "virtual_server 10.10.0.100 80 {\n protocol TCP\n lb_kind NAT\n lb_algo rr\n delay_loop 0.3\n",
+    );
+    for i in 1..=3 {
+        conf.push_str(&format!(
+            " real_server 10.20.0.1{i} 80 {{\n  weight {i}\n  TCP_CHECK {{\n   connect_timeout 0.5\n   retry 1\n   delay_before_retry 0.2\n  }}\n }}\n"
+        ));
+    }
+    conf.push_str("}\n");
+    let file = tmp.0.join("keepalived.conf");
+    std::fs::write(&file, conf).expect("keepalived.conf");
+    let file = file.display().to_string();
+    let rvsd = Rvsd::start(
+        &lab,
+        "d",
+        &tmp.0,
+        &pins.0,
+        &["d0", "d1"],
+        &["--xdp-detach-on-exit", "-f", &file],
+    );
+    let rs = |i: u8| -> SocketAddr { format!("10.20.0.1{i}:80").parse().unwrap() };
+    let all = vec![(rs(1), 1), (rs(2), 2), (rs(3), 3)];
+    // The socket accepts before the plane is loaded; an answer means it is.
+    rvsd.adm("-Ln");
+    let mut rvsd = rvsd;
+    // The servers of the service in the maps (rvsd still running: with
+    // --xdp-detach-on-exit an rvsd that stopped takes its pins with it).
+    let list = |rvsd: &mut Rvsd| {
+        rvsd.running();
+        bpf_service_lists(&pins.0).remove(&80).unwrap_or_default()
+    };
+    wait_for(10, "the three servers in the BPF service list", || {
+        list(&mut rvsd) == all
+    });
+    let url = "http://10.10.0.100/";
+    assert_eq!(
+        tally(&lab, "c", url, 6).len(),
+        3,
+        "every server answers while all are up"
+    );
+
+    // r2's nginx stops: its checker fails twice (retry 1), the server leaves the list.
+    let r2 = tmp.0.join("r2");
+    let (conf_r2, dir_r2) = (
+        r2.join("nginx.conf").display().to_string(),
+        r2.display().to_string(),
+    );
+    lab.exec(
+        "r2",
+        &["nginx", "-p", &dir_r2, "-c", &conf_r2, "-s", "stop"],
+    )
+    .expect("nginx -s stop");
+    wait_for(10, "r2's nginx gone", || {
+        servers[1].try_wait().ok().flatten().is_some()
+    });
+    wait_for(10, "r2 out of the BPF service list", || {
+        list(&mut rvsd) == [(rs(1), 1), (rs(3), 3)]
+    });
+    let t = tally(&lab, "c", url, 8);
+    assert!(
+        !t.contains_key("r2"),
+        "no new connection to a down server: {t:?}"
+    );
+    let status = rvsd.adm("--status");
+    assert!(status.contains("DOWN"), "--status: {status}");
+
+    // r2 answers again: one success brings it back with its weight.
+    servers[1] = nginx(&lab, "r2", &r2, "r2", &[80], b"x");
+    wait_for(10, "r2 back in the BPF service list", || {
+        list(&mut rvsd) == all
+    });
+    wait_for(10, "r2 answering through the VIP", || {
+        tally(&lab, "c", url, 6).contains_key("r2")
+    });
+
+    // What XDP does not serve is refused before it reaches the table.
+    let o = Command::new(&rvsd.rvsadm)
+        .arg("--socket")
+        .arg(&rvsd.socket)
+        .args(["-A", "-f", "7", "-s", "rr"])
+        .output()
+        .expect("rvsadm");
+    assert_eq!(
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned()
+        ),
+        (
+            Some(255),
+            "the xdp data plane does not serve fwmark services\n".to_string()
+        )
+    );
+    assert_eq!(
+        bpf_service_lists(&pins.0).len(),
+        1,
+        "nothing else reached the maps"
+    );
+    rvsd.stop();
+}
+
 /// One L2 segment (bridge in "sw"): client 10.30.0.2, director 10.30.0.1 (+ VIP
 /// 10.30.0.100), servers 10.30.0.11-13 with the VIP on lo.
 fn segment_topology(lab: &mut Lab, dir: &Path) {
@@ -646,7 +806,7 @@ fn segment_topology(lab: &mut Lab, dir: &Path) {
 }
 
 fn rvs_rs(lab: &Lab, ns: &str, args: &str) -> String {
-    let o = netns_command(lab, ns, Path::new(RVS_RS))
+    let o = netns_command(lab, ns, &tool("rvs-rs"))
         .args(args.split_whitespace())
         .output()
         .expect("rvs-rs");
@@ -829,7 +989,7 @@ fn tun_ipip_and_gue_to_decapsulating_servers() {
     );
     let (mut ipip, mut gue) = (0, 0);
     for p in &rs_pins {
-        let (a, b, _) = rvs_xdp::realserver::decap_stats(&p.0).expect("decap stats");
+        let (a, b, _) = rvs_rs::decap_stats(&p.0).expect("decap stats");
         ipip += a;
         gue += b;
     }

@@ -1,10 +1,9 @@
 //! rvsd's command-line options for the XDP plane (flattened into `rvsd`'s own) and the
 //! construction of the plane from them.
 
-use crate::abi;
-use crate::loader::{self, AttachMode};
-use crate::plane::{XdpOptions, XdpPlane};
 use rvs_dataplane::Shared;
+use rvs_xdp::loader::{self, AttachMode};
+use rvs_xdp::{abi, XdpError, XdpOptions, XdpPlane};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +99,7 @@ impl XdpArgs {
     /// # Errors
     /// When the pins cannot be removed.
     pub fn unpin(&self) -> std::io::Result<()> {
-        let r = crate::pinning::resolve(
+        let r = rvs_xdp::pinning::resolve(
             &self.xdp_pin_dir,
             self.xdp_pin_dir == Path::new(loader::DEFAULT_PIN_DIR),
             true,
@@ -113,14 +112,14 @@ impl XdpArgs {
 ///
 /// # Errors
 /// See [`XdpPlane::new`].
-pub fn build(args: &XdpArgs, shared: &Arc<Shared>) -> crate::Result<XdpPlane> {
+pub fn build(args: &XdpArgs, shared: &Arc<Shared>) -> rvs_xdp::Result<XdpPlane> {
     if args.interfaces.is_empty() {
-        return Err(crate::XdpError::Other(
+        return Err(XdpError::Other(
             "the XDP data plane needs --interface IF (the client-facing interface; repeat for a server-facing one)".into(),
         ));
     }
     let mut opts = args.options();
-    let r = crate::pinning::resolve(
+    let r = rvs_xdp::pinning::resolve(
         &opts.pin_dir,
         args.xdp_pin_dir == Path::new(loader::DEFAULT_PIN_DIR),
         opts.detach_on_exit,

@@ -1,5 +1,7 @@
-//! The real server's side of LVS/DR and LVS/TUN (`rvs-rs`), what the seeds' `lvs_dr_rs.sh`
-//! does and a bit more:
+//! # rvs-rs — the real server's side of LVS/DR and LVS/TUN
+//!
+//! The library behind the `rvs-rs` binary: what the seeds' `lvs_dr_rs.sh` does and a bit
+//! more:
 //!
 //! * **DR**: each VIP on `lo` as a host address (/32, /128), and `arp_ignore=1`,
 //!   `arp_announce=2` on `lo` and `all`, so the server accepts packets for the VIP but
@@ -12,12 +14,11 @@
 //! Every change is recorded in a state file first, so `stop` undoes exactly what `start`
 //! did (sysctls back to their old values, only the addresses it added removed).
 
-use crate::error::{Result, XdpError};
-use crate::loader;
-use crate::sync::addr_bytes;
-use crate::{abi, abi::Plain};
 use aya::programs::links::FdLink;
 use aya::programs::{SchedClassifier, TcAttachType};
+use rvs_xdp::encode::addr_bytes;
+use rvs_xdp::{abi, abi::Plain, loader};
+pub use rvs_xdp::{Result, XdpError};
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -211,7 +212,7 @@ pub fn attach_decap(
     std::fs::create_dir_all(pin_dir).map_err(other)?;
     let mut ebpf = aya::EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
-        .load(crate::object::decap())
+        .load(rvs_xdp::object::decap())
         .map_err(|e| XdpError::Load(Box::new(e)))?;
     fill_decap_maps(&ebpf, addrs, gue_ports)?;
     let prog: &mut SchedClassifier = ebpf
@@ -244,7 +245,7 @@ pub fn attach_decap(
 }
 
 fn fill_decap_maps(ebpf: &aya::Ebpf, addrs: &[IpAddr], gue_ports: &[u16]) -> Result<()> {
-    let fd = |name: &str| -> Result<crate::sys::RawMap> {
+    let fd = |name: &str| -> Result<rvs_xdp::sys::RawMap> {
         let m = ebpf
             .map(name)
             .ok_or_else(|| other(format!("no map {name}")))?;
@@ -256,7 +257,7 @@ fn fill_decap_maps(ebpf: &aya::Ebpf, addrs: &[IpAddr], gue_ports: &[u16]) -> Res
         } else {
             (2, 4)
         };
-        crate::sys::RawMap::new(d.fd().as_fd(), ks, vs, false).map_err(other)
+        rvs_xdp::sys::RawMap::new(d.fd().as_fd(), ks, vs, false).map_err(other)
     };
     let am = fd("rvs_decap_addrs")?;
     for a in addrs {
@@ -285,7 +286,7 @@ fn fill_decap_maps(ebpf: &aya::Ebpf, addrs: &[IpAddr], gue_ports: &[u16]) -> Res
 /// No such pinned map.
 pub fn decap_stats(pin_dir: &Path) -> Result<(u64, u64, u64)> {
     let m = aya::maps::MapData::from_pin(pin_dir.join("rvs_decap_stats")).map_err(other)?;
-    let raw = crate::sys::RawMap::new(m.fd().as_fd(), 4, 8, true).map_err(other)?;
+    let raw = rvs_xdp::sys::RawMap::new(m.fd().as_fd(), 4, 8, true).map_err(other)?;
     let mut out = [0u64; 3];
     let mut buf = vec![0u8; raw.value_len()];
     for (i, o) in out.iter_mut().enumerate() {

@@ -329,7 +329,7 @@ fn capacity(
             .context("dest")?;
         d.plane.inner().state().dest_slot(id).context("slot")?
     };
-    let counted = rvs_xdp::sync::dest_counts(dir, slot).inactive;
+    let counted = rvs_xdp::stats::dest_counts(dir, slot).inactive;
     let mut full_at_capacity = false;
     if probe_full {
         let c = Ipv4Addr::from(0x0a40_0000u32 + flows);

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use rvs_xdp::realserver;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -13,7 +12,7 @@ use std::path::PathBuf;
 )]
 struct Args {
     /// Where the changes are recorded, so `stop` can undo exactly them.
-    #[arg(long, default_value = realserver::DEFAULT_STATE)]
+    #[arg(long, default_value = rvs_rs::DEFAULT_STATE)]
     state: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
@@ -56,7 +55,7 @@ enum TunAction {
         #[arg(long = "gue-port")]
         gue_ports: Vec<u16>,
         /// bpffs directory for the decap program's pins.
-        #[arg(long, default_value = realserver::DEFAULT_PIN_DIR)]
+        #[arg(long, default_value = rvs_rs::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
     Stop,
@@ -73,7 +72,7 @@ fn main() -> Result<()> {
         Cmd::Dr {
             action: Action::Start { vips },
         } => {
-            realserver::dr_start(&args.state, &vips)?;
+            rvs_rs::dr_start(&args.state, &vips)?;
             println!("rvs-rs: DR real server ready for {}", list(&vips));
         }
         Cmd::Tun {
@@ -85,7 +84,7 @@ fn main() -> Result<()> {
                     pin_dir,
                 },
         } => {
-            realserver::tun_start(&args.state, &pin_dir, &interface, &vips, &gue_ports)?;
+            rvs_rs::tun_start(&args.state, &pin_dir, &interface, &vips, &gue_ports)?;
             println!(
                 "rvs-rs: TUN real server ready for {} (decap on {interface})",
                 list(&vips)
@@ -98,7 +97,7 @@ fn main() -> Result<()> {
             action: TunAction::Stop,
         }
         | Cmd::Stop => {
-            realserver::stop(&args.state)?;
+            rvs_rs::stop(&args.state)?;
             println!("rvs-rs: stopped");
         }
     }

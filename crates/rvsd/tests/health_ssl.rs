@@ -1,9 +1,9 @@
 //! SSL_GET against a rustls server with a self-signed certificate (rcgen): accepted, as
 //! keepalived accepts any certificate; SNI sent only with enable_sni.
 
-mod common;
+mod health_lab;
 
-use common::*;
+use health_lab::*;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,11 +1,15 @@
-//! Test rig: a table behind [`Shared`], loopback real servers the test starts and stops,
-//! and bounded waits (poll a condition until a deadline, never sleep-and-hope).
+//! Test rig for keepalived's health checks in rvsd: a daemon (no data plane) whose
+//! checkers' verdicts reach the table through the pool and the daemon's writer, as in
+//! `rvsd -f`; loopback real servers the test starts and stops; bounded waits (poll a
+//! condition until a deadline, never sleep-and-hope).
 #![allow(dead_code)]
 
-use rvs_check::{Options, SharedSink, Supervisor};
+use rvs_check::{Options, ReloadReport};
 use rvs_core::{ServiceKey, Table};
 use rvs_dataplane::{NoDataPlane, Shared};
 use rvs_keepalived::{parse_str, Config};
+use rvsd::health::HealthChecks;
+use rvsd::Daemon;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
@@ -19,27 +23,54 @@ pub fn config(text: &str) -> Config {
     parse_str(Path::new("test.conf"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The health checks of one configuration, as the tests drive them.
+pub struct Checks {
+    health: HealthChecks,
+    daemon: Arc<Daemon>,
+}
+
+impl Checks {
+    pub fn status(&self) -> Vec<rvs_api::CheckerStatus> {
+        self.health.status()
+    }
+
+    pub fn running(&self) -> usize {
+        self.health.running()
+    }
+
+    /// SIGHUP with `cfg`; returns once its changes are in the table.
+    pub async fn reload(&self, cfg: &Config) -> ReloadReport {
+        self.health
+            .reload(cfg, self.daemon.plane())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 pub struct Lab {
     pub shared: Arc<Shared>,
-    pub sup: Supervisor,
+    pub sup: Checks,
 }
 
 impl Lab {
     pub async fn start(cfg: &Config) -> Lab {
-        let shared = Arc::new(Shared::new(Table::new()));
-        let sink = Arc::new(SharedSink {
-            shared: shared.clone(),
-            plane: Arc::new(NoDataPlane),
-        });
-        let sup = Supervisor::start(
+        let daemon = Arc::new(Daemon::new(
+            Arc::new(Shared::new(Table::new())),
+            Box::new(NoDataPlane),
+        ));
+        let health = HealthChecks::start(
             cfg,
-            sink,
+            daemon.clone(),
             Options {
                 bootstrap: Duration::from_millis(20),
             },
         )
-        .await;
-        Lab { shared, sup }
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        Lab {
+            shared: daemon.shared().clone(),
+            sup: Checks { health, daemon },
+        }
     }
 
     /// Weight of `addr:port` in the service, `None` if absent.

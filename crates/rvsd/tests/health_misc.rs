@@ -1,9 +1,9 @@
 //! MISC_CHECK: exit codes, misc_dynamic weights, a script that outlives misc_timeout
 //! (SIGTERM to its process group) and one that ignores SIGTERM (SIGKILL 2 s later).
 
-mod common;
+mod health_lab;
 
-use common::*;
+use health_lab::*;
 use std::time::Duration;
 
 fn conf(vip: &str, script: &str, extra: &str) -> String {

@@ -2,9 +2,9 @@
 //! Timers are short (delay_loop 0.3 s) so the suite is quick; every wait is bounded.
 //! Detection figures are printed (`cargo test -- --nocapture`).
 
-mod common;
+mod health_lab;
 
-use common::*;
+use health_lab::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -2,9 +2,9 @@
 //! TCP_CHECK each run on a 2-worker runtime. (Alone in this test binary, so the thread
 //! count is this test's.)
 
-mod common;
+mod health_lab;
 
-use common::*;
+use health_lab::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

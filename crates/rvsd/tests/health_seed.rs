@@ -10,9 +10,9 @@
 //! The real servers listen on port 80 of their lab address when it is free, else on a
 //! free port that `connect_port` is pointed at.
 
-mod common;
+mod health_lab;
 
-use common::*;
+use health_lab::*;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,7 +1,11 @@
-//! Running scripts: notify scripts (fire and forget) and MISC_CHECK (waited for, killed
-//! on timeout). Like keepalived, each script runs in its own process group (so a timeout
-//! kills its children too) through `/bin/sh -c` with every argument single-quoted, as
-//! the user of the script (`user [group]`), else the default script user.
+//! # rvs-script — running keepalived's scripts
+//!
+//! Notify scripts (real server and quorum notifications, VRRP `notify*`: fire and forget)
+//! and scripts that are waited for (MISC_CHECK, `vrrp_script`: killed on timeout). Like
+//! keepalived, each script runs in its own process group (so a timeout kills its children
+//! too) through `/bin/sh -c` with every argument single-quoted, as the user of the script
+//! (`user [group]`), else the default script user. Shared by the health checkers
+//! (`rvs-check`), keepalived's pool notifications (rvsd) and VRRP (`rvs-vrrp`).
 
 use rvs_keepalived::Script;
 use std::ffi::CString;
