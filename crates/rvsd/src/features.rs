@@ -1,4 +1,4 @@
-//! What this kernel can run, said at start (and in `rvsadm --status` as `kernel.*` facts):
+//! What this kernel can run, said at start (and by `--dataplane xdp` refusing to start):
 //!
 //! | feature | needs | why |
 //! |---|---|---|
