@@ -3,9 +3,12 @@
 //! `ip netns exec NS rvsd ...` runs rvsd in a private mount namespace whose /sys is
 //! remounted for NS: the host's bpffs is not there, and the bpffs rvsd would mount on
 //! /sys/fs/bpf belongs to that mount namespace and vanishes when rvsd exits, taking every
-//! pinned map (every flow) with it. When the host has a bpffs on /sys/fs/bpf, the pins go
-//! there instead, through `/proc/1/root` (the host's root as PID 1 sees it); when it has
-//! none, rvsd says loudly at start that a restart will drop every flow, and how to avoid it.
+//! pinned map (every flow) with it. rvsd sees it by its mount namespace differing from an
+//! ancestor's (the process that ran `ip netns exec`, or the one before a shell it started).
+//! When that ancestor's /sys/fs/bpf is a bpffs, the pins go there instead: rvsd opens the
+//! directory through `/proc/PID/root` once and pins below `/proc/self/fd/N` (the open
+//! directory keeps the host's bpffs reachable whatever the ancestor does next). When it is
+//! not, rvsd says loudly at start that a restart will drop every flow, and how to avoid it.
 //!
 //! The default pin directory of an rvsd in another network namespace is named after that
 //! namespace (`/sys/fs/bpf/rvs/netns-NAME`), so directors in several namespaces of one
@@ -54,12 +57,45 @@ fn host_bpffs(parent: u32) -> Option<PathBuf> {
     Some(PathBuf::from(format!("/proc/self/fd/{fd}")))
 }
 
+/// The parent of process `pid` (field 4 of /proc/PID/stat, after the command's parens).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The nearest ancestor in another mount namespace (the process that ran `ip netns exec`,
+/// also through a shell started by it); else the parent.
+fn outside_ancestor() -> u32 {
+    let mine = ns_inode("self", "mnt");
+    let parent = std::os::unix::process::parent_id();
+    let mut pid = parent;
+    for _ in 0..32 {
+        let theirs = ns_inode(&pid.to_string(), "mnt");
+        if theirs.is_none() {
+            break;
+        }
+        if theirs != mine {
+            return pid;
+        }
+        match parent_of(pid) {
+            Some(p) if p > 1 => pid = p,
+            _ => break,
+        }
+    }
+    parent
+}
+
 /// Decides the pin directory for `requested` (`default` when the operator gave none).
 pub fn resolve(requested: &Path, default: bool, detach_on_exit: bool) -> Resolved {
     let root = Path::new(crate::loader::DEFAULT_PIN_ROOT);
     let mut dir = requested.to_path_buf();
     let mut note = None;
-    let parent = std::os::unix::process::parent_id();
+    let parent = outside_ancestor();
     let other_netns = ns_inode("self", "net") != ns_inode(&parent.to_string(), "net")
         && ns_inode(&parent.to_string(), "net").is_some();
     if default && (other_netns || netns_name().is_some()) {

@@ -43,7 +43,9 @@ impl Drop for Killed {
     }
 }
 
-fn start(lab: &Lab, dir: &Path) -> Killed {
+/// Starts rvsd in the lab's director namespace with `ip netns exec`, directly or through
+/// a shell that stays its parent (`sh -c 'rvsd ...; exit'`).
+fn start(lab: &Lab, dir: &Path, via_shell: bool) -> Killed {
     let socket = dir.join("rvsd.sock");
     let _ = std::fs::remove_file(&socket);
     let log = std::fs::OpenOptions::new()
@@ -51,8 +53,14 @@ fn start(lab: &Lab, dir: &Path) -> Killed {
         .append(true)
         .open(dir.join("rvsd.log"))
         .unwrap();
-    let child = lab
-        .command("d", env!("CARGO_BIN_EXE_rvsd"))
+    let mut cmd = if via_shell {
+        let mut c = lab.command("d", "sh");
+        c.args(["-c", "\"$@\"; exit $?", "sh", env!("CARGO_BIN_EXE_rvsd")]);
+        c
+    } else {
+        lab.command("d", env!("CARGO_BIN_EXE_rvsd"))
+    };
+    let child = cmd
         .args([
             "--dataplane",
             "xdp",
@@ -63,12 +71,15 @@ fn start(lab: &Lab, dir: &Path) -> Killed {
         ])
         .arg("--socket")
         .arg(&socket)
+        .arg("-p")
+        .arg(dir.join("rvsd.pid"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !socket.exists() {
+    // the PID file is written once rvsd is ready (the socket exists before)
+    while !dir.join("rvsd.pid").exists() {
         assert!(
             Instant::now() < deadline,
             "rvsd did not start: {}",
@@ -90,10 +101,16 @@ fn facts(socket: &Path) -> HashMap<String, String> {
     }
 }
 
-fn stop(mut k: Killed) {
+fn stop(mut k: Killed, dir: &Path) {
     let mut c = k.0.take().unwrap();
-    // SAFETY: signalling the child this test started.
-    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    // rvsd's own PID (the child may be the shell that runs it)
+    let pid: i32 = std::fs::read_to_string(dir.join("rvsd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signalling the rvsd this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "rvsd did not stop");
@@ -125,7 +142,7 @@ fn under_ip_netns_exec_pins_outlive_rvsd_and_a_veth_gets_generic_mode() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("rvsd.sock");
 
-    let a = start(&lab, dir.path());
+    let a = start(&lab, dir.path(), false);
     let f = facts(&socket);
     assert_eq!(f["xdp.interfaces"], "d0(generic)", "{f:?}");
     assert_eq!(f["xdp.adopted"], "no");
@@ -152,13 +169,14 @@ fn under_ip_netns_exec_pins_outlive_rvsd_and_a_veth_gets_generic_mode() {
             .unwrap(),
         Reply::Ok
     );
-    stop(a);
+    stop(a, dir.path());
     assert!(
         pins.0.join("rvs_conns4").exists(),
         "the pins went with rvsd"
     );
 
-    let b = start(&lab, dir.path());
+    // through a shell: its parent shares the private mount namespace
+    let b = start(&lab, dir.path(), true);
     let f = facts(&socket);
     assert_eq!(f["xdp.adopted"], "yes", "{f:?}");
     let list = Client::connect(&socket)
@@ -166,7 +184,7 @@ fn under_ip_netns_exec_pins_outlive_rvsd_and_a_veth_gets_generic_mode() {
         .call(&Request::ListServices { key: None })
         .unwrap();
     assert!(matches!(list, Reply::Services(ref s) if s.len() == 1 && s[0].cfg.key == key));
-    stop(b);
+    stop(b, dir.path());
     let log = std::fs::read_to_string(dir.path().join("rvsd.log")).unwrap();
     assert!(log.contains("pinning in the host's bpffs"), "{log}");
     assert!(log.contains("generic mode, as d0 is a veth"), "{log}");
