@@ -434,6 +434,12 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
             return Err(e);
         }
     };
+    if plane.name() == "proxy" {
+        tracing::info!(
+            "proxy data plane: its connections live in this process and end when rvsd stops; \
+             the rules survive a restart (state file), the connections do not (the XDP plane's do)"
+        );
+    }
     let daemon = Arc::new(Daemon::new(shared, plane));
     let state_path = args.state_path();
     let previously_owned = state_path
