@@ -1,7 +1,8 @@
 //! The XDP plane as an operator starts it: under `ip netns exec` its maps are pinned in
 //! the host's bpffs (named after the namespace) and adopted by the next rvsd; an interface
 //! that does not exist is an error, never a quiet fall-back to the proxy; `--xdp-mode auto`
-//! on a veth picks generic mode, the one that forwards whatever the peer runs.
+//! on a veth picks generic mode, the one that forwards whatever the peer runs; packets the
+//! director does not balance are counted by reason on `/metrics`.
 
 use rvs_api::{Client, Reply, Request};
 use rvs_core::{Protocol, ServiceConfig, ServiceKey};
@@ -73,6 +74,8 @@ fn start(lab: &Lab, dir: &Path, via_shell: bool) -> Killed {
         .arg(&socket)
         .arg("-p")
         .arg(dir.join("rvsd.pid"))
+        // the namespace's own loopback
+        .args(["--metrics", "127.0.0.1:9652"])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -143,6 +146,26 @@ fn under_ip_netns_exec_pins_outlive_rvsd_and_a_veth_gets_generic_mode() {
     let socket = dir.path().join("rvsd.sock");
 
     let a = start(&lab, dir.path(), false);
+    // traffic the director does not balance (not for a VIP) is passed up with a named
+    // reason, counted, and exported as a metric
+    lab.exec(
+        "c",
+        &["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.231.0.1"],
+    )
+    .unwrap();
+    let metrics = lab
+        .exec("d", &["curl", "-sf", "http://127.0.0.1:9652/metrics"])
+        .unwrap();
+    let reasons: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("rvs_drop_packets_total{reason="))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()) > Some(0)),
+        "no counted reason in:\n{metrics}"
+    );
     let f = facts(&socket);
     assert_eq!(f["xdp.interfaces"], "d0(generic)", "{f:?}");
     assert_eq!(f["xdp.adopted"], "no");
