@@ -37,6 +37,7 @@ done
 
 out=$target/debian
 mkdir -p "$out"
-args=(-p rvsd --no-build --profile "$profile" --output "$out")
+# stripped binaries; their debug symbols go to rvs-dbgsym (a .ddeb beside the .deb)
+args=(-p rvsd --no-build --profile "$profile" --output "$out" --dbgsym)
 [ -n "${RVS_PACKAGE_FAST:-}" ] && args+=(--fast)
-cargo deb "${args[@]}" | tail -n 1
+cargo deb "${args[@]}" | grep '\.deb$' | tail -n 1
