@@ -5,6 +5,7 @@
 
 use rvs_api::{Client, Reply, Request};
 use rvs_core::{DestConfig, Protocol, ServiceConfig, ServiceKey};
+use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -534,4 +535,161 @@ fn dump_conf_logs_the_loaded_configuration() {
             .any(|l| l.contains("config: -A -t 127.0.60.100:80 -s rr")),
         "{log}"
     );
+}
+
+/// rvsd started by systemd: stderr is the journal stream (`$JOURNAL_STREAM`), and lines go
+/// to journald with priorities. journald here is a datagram socket of the test's, mounted on
+/// /run/systemd/journal/socket in a private mount namespace of rvsd's (`unshare -m`).
+#[test]
+fn under_systemd_lines_go_to_journald_with_priorities() {
+    use std::os::unix::fs::MetadataExt;
+    if !rvs_testkit::require_root("journald output")
+        || !rvs_testkit::require_command("journald output", "unshare")
+    {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.60.8:0").unwrap();
+    let dir = tempdir();
+    let journal = dir.join("journal.sock");
+    let sock = UnixDatagram::bind(&journal).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, checker_conf(l.local_addr().unwrap())).unwrap();
+    let log = dir.join("stderr.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let m = stderr.metadata().unwrap();
+    let script = "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && \
+                  touch /run/systemd/journal/socket && \
+                  mount --bind \"$0\" /run/systemd/journal/socket && exec \"$@\"";
+    let mut child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(&journal)
+        .arg(env!("CARGO_BIN_EXE_rvsd"))
+        .args(["--dataplane", "none", "--state-file", "none", "--socket"])
+        .arg(dir.join("rvsd.sock"))
+        .arg("-f")
+        .arg(&conf)
+        .env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut next = |what: &str| -> HashMap<String, String> {
+        loop {
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no journal entry with {what}: {e}"));
+            let e = journal_fields(&buf[..n]);
+            if e.get("MESSAGE").is_some_and(|m| m.contains(what)) {
+                return e;
+            }
+        }
+    };
+    let ready = next("rvsd ready");
+    assert_eq!(ready["PRIORITY"], "6", "{ready:?}");
+    assert_eq!(ready["SYSLOG_IDENTIFIER"], "rvsd", "{ready:?}");
+    // the real server dies: a warning
+    drop(l);
+    let down = next("removing real server");
+    assert_eq!(down["PRIORITY"], "4", "{down:?}");
+    // SAFETY: signalling the child this test started (exec'ed into rvsd).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    // nothing doubled on stderr
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-S 3`: syslog's LOCAL3 facility, with keepalived's levels. /dev/log here is a datagram
+/// socket of the test's, mounted in a private mount namespace of rvsd's over a /dev of its
+/// own (`unshare -m`), so nothing of the host's /dev changes.
+#[test]
+fn log_facility_sends_syslog_lines_with_priorities() {
+    if !rvs_testkit::require_root("syslog output")
+        || !rvs_testkit::require_command("syslog output", "unshare")
+    {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.60.9:0").unwrap();
+    let dir = tempdir();
+    let devlog = dir.join("devlog.sock");
+    let sock = UnixDatagram::bind(&devlog).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, checker_conf(l.local_addr().unwrap())).unwrap();
+    let script = "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && touch /dev/log && \
+                  mount --bind \"$0\" /dev/log && exec \"$@\"";
+    let mut child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(&devlog)
+        .arg(env!("CARGO_BIN_EXE_rvsd"))
+        .args([
+            "-S",
+            "3",
+            "--dataplane",
+            "none",
+            "--state-file",
+            "none",
+            "--socket",
+        ])
+        .arg(dir.join("rvsd.sock"))
+        .arg("-f")
+        .arg(&conf)
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut next = |what: &str| -> String {
+        loop {
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no syslog line with {what}: {e}"));
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+    // <PRI> = facility * 8 + severity: LOCAL3 is 19; info 6, warning 4
+    let ready = next("rvsd ready");
+    assert!(ready.starts_with("<158>"), "{ready}");
+    assert!(ready.contains("rvsd["), "{ready}");
+    drop(l);
+    let down = next("removing real server");
+    assert!(down.starts_with("<156>"), "{down}");
+    // SAFETY: signalling the child this test started (exec'ed into rvsd).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// journald's native protocol: `KEY=value\n`, or `KEY\n` + a 64-bit little-endian length +
+/// the value + `\n` (systemd's "Native Journal Protocol").
+fn journal_fields(mut b: &[u8]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    while !b.is_empty() {
+        let nl = b.iter().position(|c| *c == b'\n').unwrap_or(b.len());
+        let line = &b[..nl];
+        if let Some(eq) = line.iter().position(|c| *c == b'=') {
+            out.insert(
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            );
+            b = &b[(nl + 1).min(b.len())..];
+        } else {
+            let key = String::from_utf8_lossy(line).into_owned();
+            let rest = &b[nl + 1..];
+            let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+            out.insert(key, String::from_utf8_lossy(&rest[8..8 + len]).into_owned());
+            b = &rest[(8 + len + 1).min(rest.len())..];
+        }
+    }
+    out
 }
