@@ -17,12 +17,37 @@
 #include "lib/maps.h"
 #include "lib/reasons.h"
 #include "lib/parse.h"
+#include "lib/martian.h"
 #include "lib/flow.h"
 #include "lib/fwd.h"
 #include "lib/icmp.h"
 #include "lib/ctl.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* A unicast frame for another MAC than the interface's is not for this host: the stack
+ * drops it before IPVS would see it (PACKET_OTHERHOST). A NIC filters such frames unless
+ * promiscuous; a veth or a bridge port hands them to XDP, and two directors on one
+ * segment would both forward a frame flooded to them. Interfaces rvsd did not register
+ * are not checked. */
+__rvs_inline int for_another_host(const struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct rvs_config *cfg = config_get();
+	if (!cfg || (void *)(eth + 1) > end || (eth->h_dest[0] & 1))
+		return 0;
+	__u32 ifi = ctx->ingress_ifindex;
+	for (int i = 0; i < RVS_MAX_IFACES; i++) {
+		if (cfg->if_index[i] != ifi || ifi == 0)
+			continue;
+		const __u8 *m = cfg->if_mac[i];
+		return m[0] != eth->h_dest[0] || m[1] != eth->h_dest[1] || m[2] != eth->h_dest[2] ||
+		       m[3] != eth->h_dest[3] || m[4] != eth->h_dest[4] || m[5] != eth->h_dest[5];
+	}
+	return 0;
+}
 
 __rvs_inline int is_vip(const struct rvs_pkt *p)
 {
@@ -50,9 +75,12 @@ __rvs_sub int rvs_reply(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flow *
 	return rvs_fwd_nat_out(ctx, p, &va);
 }
 
-/* A packet with no entry: maybe the first of a new connection to a virtual service. */
+/* A packet with no entry: maybe the first of a new connection to a virtual service,
+ * unless its source is one no client can have. */
 __rvs_inline int new_flow(struct rvs_pkt *p, struct rvs_flow *f)
 {
+	if (rvs_martian(p))
+		return RVS_R_MARTIAN;
 	int rc = rvs_flow_begin(p, f);
 	if (rc != RVS_CONTINUE)
 		return rc;
@@ -69,7 +97,10 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 	p->now = rvs_now();
 	int rc = conn_in_fast(p, f);
 	if (rc == RVS_CONTINUE) {
-		/* an established flow: no call on the way unless its next hop is not cached */
+		/* an established flow: no call on the way unless its next hop is not cached (or
+		 * a sync master has this packet to offer) */
+		if (unlikely(f->sync))
+			rvs_sync_offer(p, f);
 		p->dest = f->dest;
 		p->code = RVS_R_FORWARDED;
 		return fwd_fast(ctx, p, f->dest, f->dport);
@@ -101,6 +132,8 @@ __rvs_inline int handle_l4(struct xdp_md *ctx, struct rvs_pkt *p, struct rvs_flo
 		if (rc != RVS_CONTINUE)
 			return rc;
 	}
+	if (f->sync)
+		rvs_sync_offer(p, f);
 	p->dest = f->dest;
 	p->created = f->created;
 	p->code = RVS_R_FORWARDED;
@@ -173,6 +206,8 @@ int rvs_xdp(struct xdp_md *ctx)
 	struct rvs_pkt p = { .dest = RVS_NO_DEST };
 	struct rvs_flow f = { .dest = RVS_NO_DEST };
 	int rc = rvs_parse(ctx, &p);
+	if (rc == RVS_CONTINUE && for_another_host(ctx))
+		rc = RVS_R_OTHER_HOST;
 	if (rc == RVS_CONTINUE)
 		rc = handle(ctx, &p, &f);
 	if (rc == RVS_R_NO_DEST || rc == RVS_R_FRAG_NEEDED)

@@ -11,6 +11,7 @@ RVS_APT_PACKAGES=(
   curl procps psmisc iputils-ping  # test helpers
   chromium chromium-driver      # the dashboard, tested in a headless browser
   debootstrap                   # the Debian package, installed into a clean Debian root
+  patchelf kmod ipvsadm         # kernel IPVS in user-mode Linux (the oracle)
 )
 
 rvs_missing_packages() {

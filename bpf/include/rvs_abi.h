@@ -19,7 +19,7 @@
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* Bumped when a pinned map's layout changes: rvsd refuses to adopt pins of another ABI. */
-#define RVS_ABI_VERSION 1
+#define RVS_ABI_VERSION 2
 
 /* ---- limits ------------------------------------------------------------------------ */
 
@@ -40,6 +40,8 @@
 #define RVS_TCP_NEXT_SIZE 264   /* [secure 2][table 3][event 4][state 11] */
 #define RVS_CONTROL_REARM_S 60  /* a template with live children is re-armed this long */
 #define RVS_INITIAL_TIMEOUT_S 3 /* a new entry's timeout until its first state step */
+#define RVS_SYNC_RING_BYTES (4 << 20) /* ring of entries the sync master sends */
+#define RVS_MAX_IFACES 4        /* interfaces whose own MAC the director knows */
 
 /* ---- enums ------------------------------------------------------------------------- */
 
@@ -143,11 +145,13 @@ enum rvs_config_flag {
 	RVS_CFG_EXPIRE_QUIESCENT_TEMPLATE = 2,
 	RVS_CFG_SLOPPY_TCP = 4,
 	RVS_CFG_SECURE_TCP = 8,
+	RVS_CFG_SYNC_MASTER = 16, /* a sync master runs: entries are offered (lib/sync.h) */
 };
 
 /* Control requests (program rvs_ctl, run by rvsd with BPF_PROG_TEST_RUN). */
 enum rvs_ctl_op {
 	RVS_CTL_EXPIRE = 1,
+	RVS_CTL_INSTALL = 2,
 };
 
 enum rvs_ctl_result {
@@ -155,6 +159,16 @@ enum rvs_ctl_result {
 	RVS_CTL_ALIVE = 1,    /* not due yet */
 	RVS_CTL_REARMED = 2,  /* a template with live children: re-armed for 60 s */
 	RVS_CTL_EXPIRED = 3,  /* released and deleted */
+};
+
+/* RVS_CTL_INSTALL results (ip_vs_proc_conn). */
+enum rvs_ctl_install_result {
+	RVS_INST_CREATED = 1,
+	RVS_INST_UPDATED = 2,
+	RVS_INST_STALE = 3,   /* inactive update of an entry that moved to another server */
+	RVS_INST_FULL = 4,    /* the connection table is full */
+	RVS_INST_RACE = 5,    /* the entry was being expired at that moment */
+	RVS_INST_NO_DEST = 6, /* the dest slot is not an available real server */
 };
 
 /*
@@ -195,9 +209,12 @@ enum rvs_reason {
 	RVS_R_ICMP_SENT = -127,         /* counter only: ICMP errors generated */
 	RVS_R_FWD_DISABLED = -128,      /* DROP: IP forwarding is off on the ingress interface */
 	RVS_R_OVERSIZE = -129,          /* DROP: a GRO/GSO aggregate (generic mode) XDP cannot send */
-	RVS_R_MAX = -130,
+	RVS_R_MARTIAN = -130,           /* DROP: to a VIP, no entry, from a source no client can have */
+	RVS_R_VLAN = -131,              /* PASS: VLAN-tagged (802.1Q/802.1ad): left to the stack */
+	RVS_R_OTHER_HOST = -132,        /* PASS: unicast to another host's MAC (the stack drops it) */
+	RVS_R_MAX = -133,
 };
-#define RVS_REASON_COUNT 30 /* codes -100 .. -129 */
+#define RVS_REASON_COUNT 33 /* codes -100 .. -132 */
 
 /* ---- connection table -------------------------------------------------------------- */
 
@@ -223,7 +240,7 @@ struct rvs_conn_key6 {
 };
 
 /*
- * One entry (32 bytes: 1M IPv4 entries fit in about 112 MB). The real server's address is
+ * One entry (40 bytes: 1M IPv4 entries fit in about 120 MB). The real server's address is
  * the dest slot's; `dport` is the entry's own real port (port mapping, port-0 services).
  *
  * `sw`, the state word, is only ever changed with compare-and-swap: state in bits 0-7,
@@ -244,7 +261,10 @@ struct rvs_conn {
 	__u64 last_ns;   /* when the timer was last re-armed (coarse monotonic clock) */
 	__u32 aux;       /* templates: live children (atomic); fwmark children: the mark */
 	__u16 gen;       /* templates: generation; children: their template's generation */
-	__u16 pad;
+	__u8 old_state;  /* sync: the state last synced (cp->old_state) */
+	__u8 pad;
+	__u32 in_pkts;   /* sync: inbound packets (templates: offers), cp->in_pkts */
+	__u32 sync_end;  /* sync: expiry announced by the last sync, ms, low 2 bits retries */
 };
 
 #define RVS_SW_STATE(sw) ((sw) & 0xff)
@@ -408,6 +428,17 @@ struct rvs_config {
 	/* next state = tcp_next[((secure * 3 + table) * 4 + event) * 11 + state];
 	 * table 0 = INPUT, 1 = OUTPUT, 2 = INPUT-ONLY; event 0 syn, 1 fin, 2 ack, 3 rst */
 	__u8 tcp_next[RVS_TCP_NEXT_SIZE];
+	/* the connection-sync sysctls (rvs_core::SyncParams), read while SYNC_MASTER is set */
+	__u32 sync_threshold;
+	__u32 sync_period;
+	__u32 sync_refresh_ms;
+	__u32 sync_retries;
+	__u32 sync_persist_mode;
+	__u32 pad;
+	/* the interfaces the director is attached to and their MACs: a unicast frame for
+	 * another MAC is not for this host (0 = free slot; none known = no check) */
+	__u32 if_index[RVS_MAX_IFACES];
+	__u8 if_mac[RVS_MAX_IFACES][8];
 };
 
 /* ---- control requests -------------------------------------------------------------- */
@@ -424,6 +455,41 @@ struct rvs_ctl_expire {
 	__u8 forced;  /* expire now whatever the timer says (ip_vs_conn_expire_now) */
 	__u8 result;  /* out: enum rvs_ctl_result */
 	__u8 pad;
+};
+
+/* RVS_CTL_INSTALL record: an entry received from a sync master (rvsd found the service and
+ * the dest slot). IPv4 keys use the first 16 bytes as a struct rvs_conn_key4; templates
+ * have kind RVS_KEY_TEMPLATE. */
+struct rvs_ctl_install {
+	struct rvs_conn_key6 key;
+	__u8 family;
+	__u8 state;      /* enum rvs_state */
+	__u8 flags;      /* RVS_CF_INACTIVE, RVS_CF_TEMPLATE, RVS_CF_ASSURED */
+	__u8 result;     /* out: enum rvs_ctl_install_result */
+	__u16 dest;      /* dest slot */
+	__u16 dport;     /* network order */
+	__u32 timeout_s;
+	__u32 aux;       /* children: the fwmark (0 for others) */
+	__u32 in_pkts;   /* the packet count to start from (sync_threshold) */
+	__u8 old_state;  /* the received state as the sync check compares it */
+	__u8 pad[3];
+};
+
+/* ---- connection sync --------------------------------------------------------------- */
+
+/* One entry the master sends, as it was when the packet path decided to sync it (a record
+ * of the rvs_sync_ring ring buffer). IPv4 keys use the first 16 bytes. */
+struct rvs_sync_event {
+	struct rvs_conn_key6 key;
+	struct rvs_conn conn;
+	__u8 family;
+	__u8 pad[7];
+};
+
+/* Per-CPU counters of the master's side of the packet path. */
+struct rvs_sync_count {
+	__u64 events;   /* entries put in the ring */
+	__u64 lost;     /* entries the ring had no room for */
 };
 
 /* ---- test build (-DRVS_TEST) ------------------------------------------------------- */

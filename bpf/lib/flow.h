@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "release.h"
 #include "sched.h"
+#include "sync.h"
 
 /* What kind of decision a struct rvs_flow holds. */
 enum { FLOW_NONE = 0, FLOW_IN, FLOW_REPLY, FLOW_ICMP_IN, FLOW_ICMP_NAT_IN, FLOW_ICMP_NAT_OUT };
@@ -18,13 +19,15 @@ enum { FLOW_NONE = 0, FLOW_IN, FLOW_REPLY, FLOW_ICMP_IN, FLOW_ICMP_NAT_IN, FLOW_
  * steps (begin, schedule, commit), which run one after the other from the entry point so
  * that no call chain gets deep (the stacks of nested calls add up to 512 bytes at most). */
 struct rvs_flow {
-	__u32 dest;     /* dest slot, RVS_NO_DEST while undecided */
+	__u16 dest;     /* dest slot, RVS_NO_DEST while undecided */
 	__u16 dport;    /* real port, network order */
 	__u8 kind;
 	__u8 created;
 	__u8 tpl;       /* new flow: template kind, RVS_TPL_NONE when not persistent */
 	__u8 tpl_new;   /* new flow: the template is to be created */
 	__u16 gen;      /* new flow: the template's generation */
+	__u8 sync;      /* sync master: this packet may need a sync (rvs_sync_offer) */
+	__u8 pad;
 	union {
 		struct {
 			__u32 vaddr[4]; /* NAT replies: the virtual address and port to put back */
@@ -141,6 +144,10 @@ __rvs_sub int rvs_conn_in(struct rvs_pkt *p, struct rvs_flow *f)
 	__u16 dport = c->dport;
 	step_apply(p->family, &k, c, &r);
 	stats_packet_d(d, slot, 1, p->l3_len);
+	if (sync_master_on(cfg)) {
+		c->in_pkts++;
+		f->sync = 1; /* a state may have changed: always offered */
+	}
 	f->dest = slot;
 	f->dport = dport;
 	return RVS_CONTINUE;
@@ -202,6 +209,11 @@ __rvs_inline int conn_in_fast(struct rvs_pkt *p, struct rvs_flow *f)
 	f->dport = c->dport;
 	f->dest = slot;
 	stats_packet_d(d, slot, 1, p->l3_len);
+	if (unlikely(sync_master_on(cfg))) {
+		/* the count of ip_vs_in_hook; a call only on the packets that may sync */
+		__u32 pkts = ++c->in_pkts;
+		f->sync = sync_due(cfg, pkts);
+	}
 	return RVS_CONTINUE;
 }
 
@@ -536,7 +548,31 @@ __rvs_inline int conn_create(const struct rvs_config *cfg, const struct rvs_serv
 		return RVS_R_CONN_RACE;
 	step_apply(p->family, &k, e, &r);
 	stats_packet(slot, 1, p->l3_len);
+	if (sync_master_on(cfg)) {
+		e->in_pkts++;
+		f->sync = 1;
+	}
 	return RVS_CONTINUE;
+}
+
+/* ip_vs_sync_conn for the inbound packet p of the entry the decision f found or made (its
+ * packet count already includes p), then for its template. Called from the entry point
+ * after the decision, so its stack does not add to theirs. */
+__rvs_sub int rvs_sync_offer(struct rvs_pkt *p, struct rvs_flow *f)
+{
+	if (!p || !f)
+		return 0;
+	struct rvs_config *cfg = config_get();
+	if (!cfg || !sync_master_on(cfg))
+		return 0;
+	union rvs_ckey k;
+	pkt_in_key(p, &k);
+	struct rvs_conn *c = conn_lookup(p->family, &k);
+	if (!c || c->check != ckey_check(&k, p->family))
+		return 0;
+	sync_offer_entry(cfg, c, &k, p->family, c->in_pkts, p->proto, p->saddr, p->daddr,
+			 p->dport, p->now);
+	return 0;
 }
 
 /* Step 3: the template (if new) and the connection entry. */

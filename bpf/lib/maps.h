@@ -149,6 +149,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rvs_neigh_req SEC(".maps");
 
+/* Entries the sync master sends (lib/sync.h), read by rvsd while a master runs. Not pinned:
+ * every rvsd brings its own ring with the program it loads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, RVS_SYNC_RING_BYTES);
+} rvs_sync_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rvs_sync_count);
+} rvs_sync_count SEC(".maps");
+
 /* Template generations, per CPU so no two CPUs hand out the same one at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -151,11 +151,14 @@ __rvs_inline int rvs_parse(struct xdp_md *ctx, struct rvs_pkt *p)
 	if ((void *)(eth + 1) > end)
 		return RVS_R_TRUNCATED;
 	p->l3_off = sizeof(*eth);
-	/* VLAN-tagged frames are left to the stack: attach to the VLAN device instead. */
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4(ctx, p);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
 		return parse_ipv6(ctx, p);
+	/* VLAN-tagged frames (802.1Q, 802.1ad) are left to the stack, counted apart: the
+	 * director serves the VLAN device it is attached to, not the VLANs of its parent. */
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		return RVS_R_VLAN;
 	return RVS_R_NOT_IP;
 }
 

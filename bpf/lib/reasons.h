@@ -19,6 +19,8 @@ __rvs_inline int reason_verdict(int code)
 	case RVS_R_ICMP_NO_CONN:
 	case RVS_R_IPV6_EXT:
 	case RVS_R_NO_CONFIG:
+	case RVS_R_VLAN:
+	case RVS_R_OTHER_HOST:
 		return XDP_PASS;
 	default:
 		return XDP_DROP;

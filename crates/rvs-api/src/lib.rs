@@ -9,9 +9,9 @@
 mod frame;
 mod messages;
 
-pub use frame::{read_frame, write_frame, FrameError, MAX_REPLY, MAX_REQUEST};
 #[cfg(feature = "tokio")]
-pub use frame::{read_frame_async, write_frame_async};
+pub use frame::{read_body_async, read_frame_async, write_frame_async};
+pub use frame::{read_frame, write_frame, FrameError, MAX_REPLY, MAX_REQUEST, READ_CHUNK};
 pub use messages::*;
 
 use std::io;
@@ -28,6 +28,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Environment variable overriding the socket path (both binaries).
 pub const SOCKET_ENV: &str = "RVS_SOCKET";
+/// How long a client waits for rvsd's reply by default (a listing of a million
+/// connections takes a few seconds).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The socket path: an explicit one, else `$RVS_SOCKET`, else [`DEFAULT_SOCKET`].
 pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
@@ -45,6 +48,9 @@ pub enum ClientError {
     /// rvsd is not listening on the socket.
     #[error("cannot reach rvsd at {path}: {source}")]
     Connect { path: PathBuf, source: io::Error },
+    /// rvsd did not answer (or take the request) within the client's timeout.
+    #[error("no reply within {} s", .0.as_secs_f64())]
+    TimedOut(std::time::Duration),
     #[error("control socket: {0}")]
     Frame(#[from] FrameError),
 }
@@ -52,22 +58,51 @@ pub enum ClientError {
 /// A blocking connection to rvsd.
 pub struct Client {
     stream: UnixStream,
+    timeout: std::time::Duration,
 }
 
 impl Client {
+    /// Connects with the [`DEFAULT_TIMEOUT`].
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        Client::connect_timeout(path, DEFAULT_TIMEOUT)
+    }
+
+    /// Connects; every later read or write of a call waits at most `timeout`.
+    pub fn connect_timeout(
+        path: &Path,
+        timeout: std::time::Duration,
+    ) -> Result<Client, ClientError> {
         let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Client { stream })
+        let t = Some(timeout).filter(|t| !t.is_zero());
+        let set = stream
+            .set_read_timeout(t)
+            .and_then(|()| stream.set_write_timeout(t));
+        set.map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Client { stream, timeout })
     }
 
     /// Sends one request and waits for its reply.
     pub fn call(&mut self, req: &Request) -> Result<Reply, ClientError> {
         let body = serde_json::to_vec(req).map_err(FrameError::Json)?;
-        write_frame(&mut self.stream, &body)?;
-        let reply = read_frame(&mut self.stream, MAX_REPLY)?;
+        let timed_out = |e: FrameError| match e {
+            FrameError::Io(io)
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                ClientError::TimedOut(self.timeout)
+            }
+            other => ClientError::Frame(other),
+        };
+        write_frame(&mut self.stream, &body).map_err(timed_out)?;
+        let reply = read_frame(&mut self.stream, MAX_REPLY).map_err(timed_out)?;
         Ok(serde_json::from_slice(&reply).map_err(FrameError::Json)?)
     }
 }

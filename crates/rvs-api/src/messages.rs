@@ -29,6 +29,8 @@ pub enum Request {
     Batch(Vec<Request>),
     /// Daemon status: data plane, health checkers, VRRP (the `rvsadm --status` extension).
     Status,
+    /// The `net.ipv4.vs.*` sysctls and their values (the `rvsadm --sysctl` extension).
+    Sysctls,
     /// A change to the table (`-A`, `-a`, `-e`, `--set`…). Untagged: on the wire it is the
     /// change itself (`{"AddService": {...}}`, `"Flush"`), as before changes had their
     /// own type, so clients of earlier versions keep working.
@@ -106,11 +108,16 @@ pub enum Reply {
     Info(TableInfo),
     Services(Vec<ServiceInfo>),
     Conns(Vec<ConnInfo>),
-    GlobalStats { stats: Counters, rates: Rates },
+    GlobalStats {
+        stats: Counters,
+        rates: Rates,
+    },
     Timeouts(TimeoutsReply),
     Daemons(Vec<SyncDaemonConfig>),
     Batch(Vec<Reply>),
     Status(StatusReply),
+    /// (name, value) of every sysctl, sorted by name.
+    Sysctls(Vec<(String, String)>),
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub enum Change {
     /// Add the real server, or edit it to `dest` if it exists (nothing if it is so
     /// already).
     SetDest { svc: ServiceKey, dest: DestConfig },
+    /// A `net.ipv4.vs.*` sysctl (rvs: `rvsd --sysctl`, `rvsadm --sysctl`).
+    SetSysctl { name: String, value: String },
 }
 
 impl Change {
@@ -102,6 +104,7 @@ impl Table {
                 Some(_) => self.edit_service(cfg.clone()),
                 None => self.add_service(cfg.clone()).map(drop),
             },
+            Change::SetSysctl { name, value } => self.set_sysctl(name, value),
             Change::SetDest { svc, dest } => {
                 let existing = self
                     .service_id(svc)

@@ -92,6 +92,8 @@ pub struct Conn {
     pub tkey: Option<TemplateKey>,
     /// Still findable through its index (templates are unhashed when invalidated).
     pub hashed: bool,
+    /// What the sync master last sent of it.
+    pub sync: crate::sync::SyncMark,
 }
 
 impl Conn {
@@ -209,6 +211,7 @@ impl ConnTable {
             heap_at: now + timeout,
             tkey: n.tkey,
             hashed: !n.one_packet,
+            sync: crate::sync::SyncMark::default(),
         };
         let in_key = conn.in_key();
         let out_key = conn.out_key();

@@ -24,6 +24,8 @@ pub enum Errno {
     NotSupported,
     /// ENOMEM: a table limit was reached.
     NoMemory,
+    /// ENODEV: no such network interface (`--mcast-interface`).
+    NoDevice,
 }
 
 impl Errno {
@@ -38,6 +40,7 @@ impl Errno {
             Errno::AfNotSupported => 97,
             Errno::NotSupported => 95,
             Errno::NoMemory => 12,
+            Errno::NoDevice => 19,
         }
     }
 
@@ -52,6 +55,7 @@ impl Errno {
             Errno::AfNotSupported => "Address family not supported by protocol",
             Errno::NotSupported => "Operation not supported",
             Errno::NoMemory => "Cannot allocate memory",
+            Errno::NoDevice => "No such device",
         }
     }
 }

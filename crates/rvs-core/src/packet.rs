@@ -193,14 +193,18 @@ impl Table {
                 }
                 self.expire_now(now, id);
             } else {
-                return Verdict::Forward(self.conn_in(now, id, pkt, false));
+                let before = self.conns.get(id).map(|c| c.state);
+                let f = self.conn_in(now, id, pkt, false);
+                let changed = self.conns.get(id).map(|c| c.state) != before;
+                self.sync_in(now, id, changed);
+                return Verdict::Forward(f);
             }
         }
         // No entry: only packets that open a connection are scheduled.
         let opens = match proto {
             Protocol::Tcp => !pkt.tcp.rst && (pkt.tcp.syn || self.sysctl.sloppy_tcp),
             Protocol::Udp => true,
-            Protocol::Sctp => pkt.sctp_init,
+            Protocol::Sctp => pkt.sctp_init || self.sysctl.sloppy_sctp,
         };
         if !opens {
             return Verdict::Pass;
@@ -211,6 +215,7 @@ impl Table {
         match self.schedule(now, sid, proto, pkt) {
             Ok(Some(id)) => {
                 let f = self.conn_in(now, id, pkt, true);
+                self.sync_in(now, id, true);
                 if self.conns.get(id).is_some_and(|c| c.one_packet) {
                     self.release(id, false);
                 }
@@ -265,6 +270,24 @@ impl Table {
             daddr: c.daddr,
             dport: c.dport,
         }
+    }
+
+    /// The master's sync offer after an inbound packet (`ip_vs_in_hook`): one-packet
+    /// entries count as at the threshold, others by their packet count. `event`: the
+    /// packet made the entry or changed its state (its template is offered then too).
+    fn sync_in(&mut self, now: Millis, id: ConnId, event: bool) {
+        if self.sync_master().is_none() {
+            return;
+        }
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
+        let pkts = if c.one_packet {
+            self.sync_params().threshold as u64
+        } else {
+            c.in_pkts
+        };
+        self.sync_conn(now, id, pkts, event);
     }
 
     fn process_out(&mut self, now: Millis, pkt: &Packet) -> Verdict {
@@ -466,7 +489,7 @@ impl Table {
     }
 
     /// Tells the server's scheduler that its counts or OVERLOAD flag changed.
-    fn notify_load(&mut self, dest: DestId) {
+    pub(crate) fn notify_load(&mut self, dest: DestId) {
         let Some(d) = self.dests.get(dest) else {
             return;
         };
@@ -677,7 +700,7 @@ impl Table {
     }
 
     /// `ip_vs_bind_dest`: counts the entry on its server and applies the upper threshold.
-    fn bind(&mut self, id: ConnId) {
+    pub(crate) fn bind(&mut self, id: ConnId) {
         let c = self.conns.get(id).expect("live");
         let template = c.is_template();
         let inactive = c.inactive;
@@ -768,8 +791,10 @@ impl Table {
         while let Some(id) = self.conns.next_due(now) {
             let c = self.conns.get(id).expect("due entry is live");
             if c.n_control > 0 {
-                // Children still live: try again in a minute.
+                // Children still live: try again in a minute (and tell the backups).
                 self.conns.rearm(id, now, CONTROL_REARM_MS);
+                let threshold = self.sync_params().threshold as u64;
+                self.sync_conn(now, id, threshold, true);
                 continue;
             }
             self.release(id, false);

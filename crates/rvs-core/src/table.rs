@@ -33,6 +33,9 @@ pub struct Sysctl {
     pub conn_reuse_mode: u8,
     /// Any non-RST TCP segment (not only SYN) may open an entry.
     pub sloppy_tcp: bool,
+    /// Any SCTP chunk (not only INIT) may open an entry.
+    #[serde(default)]
+    pub sloppy_sctp: bool,
     /// Use the `secure_tcp` state tables.
     pub secure_tcp: bool,
     /// Connection hash size shown by `ipvsadm -L` is `1 << conn_tab_bits`.
@@ -46,6 +49,7 @@ impl Default for Sysctl {
             expire_quiescent_template: false,
             conn_reuse_mode: 1,
             sloppy_tcp: false,
+            sloppy_sctp: false,
             secure_tcp: false,
             conn_tab_bits: 12,
         }
@@ -111,6 +115,7 @@ pub struct Table {
     pub stats: Stats,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) daemons: Vec<SyncDaemonConfig>,
+    pub(crate) sync: crate::sync::SyncState,
     #[cfg(test)]
     pub(crate) scan_only: bool,
 }
@@ -203,6 +208,7 @@ impl Table {
             stats: Stats::default(),
             rng: Box::new(XorShift::new(0x9E37_79B9_7F4A_7C15)),
             daemons: Vec::new(),
+            sync: Default::default(),
             #[cfg(test)]
             scan_only: false,
         }

@@ -11,9 +11,12 @@
 //! message ([`Unserved`], [`Refusal`]), whichever plane refuses it and whoever asked (an
 //! `rvsadm` command, a rules file, keepalived.conf).
 
-use rvs_core::{Change, ConnInfo, DestConfig, Forward, Millis, ServiceConfig, ServiceInfo, Table};
+use rvs_core::{
+    Change, ConnInfo, DestConfig, Forward, Millis, ServiceConfig, ServiceInfo, SyncEntry,
+    SyncInstall, SyncScope, SyncSkip, Table,
+};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// The table and the clock the model runs on, shared by the daemon and its data plane.
@@ -46,6 +49,9 @@ impl Shared {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Where a connection-sync master's entries go (the master's buffers).
+pub type SyncSink = Arc<dyn Fn(&[SyncEntry]) + Send + Sync>;
 
 /// Something a data plane cannot serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +158,36 @@ pub trait DataPlane: Send + Sync {
     /// The connection table for `-Lc`, when the data plane keeps its own; `None` means the
     /// table's own entries are the truth (the proxy plane).
     fn connections(&self, _table: &Table) -> Option<Vec<ConnInfo>> {
+        None
+    }
+
+    /// Connection sync, backup: installs entries a sync master sent (`ip_vs_proc_conn`),
+    /// one result per entry. Called with the table locked. The default is the table's own
+    /// model, for planes whose connection table is the table's.
+    fn install_synced(
+        &self,
+        table: &mut Table,
+        now: Millis,
+        entries: &[SyncEntry],
+    ) -> Vec<Result<SyncInstall, SyncSkip>> {
+        entries
+            .iter()
+            .map(|e| table.install_synced(now, e))
+            .collect()
+    }
+
+    /// Connection sync, master: which of the table model's entries may be sent.
+    fn sync_scope(&self) -> SyncScope {
+        SyncScope::All
+    }
+
+    /// Connection sync, master: a plane that decides in its own packet path what to send
+    /// (XDP) delivers the entries to `sink` while it is set; the other planes leave it to
+    /// the table's model ([`Table::take_sync_out`]).
+    fn set_sync_sink(&self, _sink: Option<SyncSink>) {}
+
+    /// What an operator must know when a sync master starts on this plane (a warning).
+    fn sync_caveat(&self) -> Option<&'static str> {
         None
     }
 }

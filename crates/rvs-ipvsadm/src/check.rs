@@ -67,6 +67,7 @@ fn command_rule(cmd: Cmd, opt: OptId) -> Rule {
             Json => Optional,
             _ => Illegal,
         },
+        Cmd::Sysctl => Illegal,
         Cmd::Flush | Cmd::Restore | Cmd::SetTimeout => Illegal,
     }
 }

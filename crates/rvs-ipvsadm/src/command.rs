@@ -30,6 +30,11 @@ pub enum Command {
     Status {
         json: bool,
     },
+    /// rvs extension `--sysctl NAME|all`: show sysctls (`--sysctl NAME=VALUE` is a
+    /// change).
+    Sysctl {
+        name: Option<String>,
+    },
 }
 
 impl Command {

@@ -78,6 +78,7 @@ pub enum Op {
     GetInfo,
     GetConns,
     Status,
+    Sysctl,
 }
 
 /// `ipvs_strerror`: the message ipvsadm prints for a failed operation.

@@ -75,6 +75,7 @@ pub(crate) enum Switch {
     TunRemCsum,
     // rvs extensions
     Status,
+    Sysctl,
     Json,
     Socket,
 }
@@ -158,6 +159,7 @@ pub(crate) static TABLE: &[Spec] = &[
     spec("tun-csum", None, NoArg, Switch::TunCsum),
     spec("tun-remcsum", None, NoArg, Switch::TunRemCsum),
     spec("status", None, NoArg, Switch::Status),
+    spec("sysctl", None, ReqArg, Switch::Sysctl),
     spec("json", None, NoArg, Switch::Json),
     spec("socket", None, ReqArg, Switch::Socket),
 ];
@@ -189,6 +191,8 @@ pub enum Cmd {
     Zero,
     /// rvs extension: `--status`.
     Status,
+    /// rvs extension: `--sysctl NAME[=VALUE]|all`.
+    Sysctl,
 }
 
 impl Cmd {
@@ -209,6 +213,7 @@ impl Cmd {
             Cmd::Save => "save",
             Cmd::Zero => "zero",
             Cmd::Status => "status",
+            Cmd::Sysctl => "sysctl",
         }
     }
 }
@@ -232,6 +237,7 @@ impl Switch {
             Switch::StartDaemon => Cmd::StartDaemon,
             Switch::StopDaemon => Cmd::StopDaemon,
             Switch::Status => Cmd::Status,
+            Switch::Sysctl => Cmd::Sysctl,
             _ => return None,
         })
     }

@@ -17,6 +17,7 @@ pub fn requests(cmd: &Command) -> Vec<Request> {
         Command::Change(change) => vec![Request::Change(change.clone())],
         Command::Save { .. } => vec![Request::ListServices { key: None }],
         Command::Status { .. } => vec![Request::Status],
+        Command::Sysctl { .. } => vec![Request::Sysctls],
         Command::List(list) => match list.what {
             ListWhat::All => vec![Request::Info, Request::ListServices { key: None }],
             ListWhat::Service(key) => vec![Request::ListServices { key: Some(key) }],
@@ -73,6 +74,7 @@ fn change_op(change: &Change) -> Op {
         Change::SetTimeouts { .. } => Op::SetTimeout,
         Change::StartDaemon(_) => Op::StartDaemon,
         Change::StopDaemon { .. } => Op::StopDaemon,
+        Change::SetSysctl { .. } => Op::Sysctl,
     }
 }
 
@@ -98,6 +100,7 @@ fn unexpected(reply: &Reply) -> Output {
         Reply::Daemons(_) => "Daemons",
         Reply::Batch(_) => "Batch",
         Reply::Status(_) => "Status",
+        Reply::Sysctls(_) => "Sysctls",
     };
     Output::err(format!("unexpected reply from rvsd: {kind}\n"), 255)
 }
@@ -126,6 +129,23 @@ pub fn render(cmd: &Command, replies: &[Reply], names: &dyn Resolver) -> Output 
             Reply::Status(s) if *json => Output::out(format::json::status(s)),
             Reply::Status(s) => Output::out(format::status(s)),
             other => list_error(Op::Status, other),
+        },
+        Command::Sysctl { name } => match &replies[0] {
+            Reply::Sysctls(all) => render_sysctls(all, name.as_deref()),
+            other => list_error(Op::Sysctl, other),
+        },
+        Command::Change(Change::SetSysctl { name, value }) => match &replies[0] {
+            Reply::Ok => Output::default(),
+            Reply::Error(e) => Output::err(
+                format!(
+                    "setting {}{}={value}: {}\n",
+                    rvs_core::sysctl::PREFIX,
+                    name.trim_start_matches(rvs_core::sysctl::PREFIX),
+                    e.message
+                ),
+                255,
+            ),
+            other => unexpected(other),
         },
         Command::Change(change) => match &replies[0] {
             Reply::Ok => Output::default(),
@@ -184,5 +204,21 @@ fn render_list(list: &crate::command::List, replies: &[Reply], names: &dyn Resol
             Reply::Daemons(d) => Output::out(format::daemons(d)),
             other => list_error(Op::GetDaemon, other),
         },
+    }
+}
+
+/// `net.ipv4.vs.NAME = VALUE` lines, as sysctl(8) prints them: all, or the one named.
+fn render_sysctls(all: &[(String, String)], name: Option<&str>) -> Output {
+    let prefix = rvs_core::sysctl::PREFIX;
+    let line = |(n, v): &(String, String)| format!("{prefix}{n} = {v}\n");
+    match name {
+        None => Output::out(all.iter().map(line).collect()),
+        Some(n) => {
+            let n = n.trim_start_matches(prefix);
+            match all.iter().find(|(k, _)| k == n) {
+                Some(kv) => Output::out(line(kv)),
+                None => Output::err(format!("no sysctl {prefix}{n}\n"), 1),
+            }
+        }
     }
 }

@@ -20,7 +20,16 @@ pub trait Transport {
 
 impl Transport for rvs_api::Client {
     fn call(&mut self, req: &Request) -> Result<Reply, String> {
-        rvs_api::Client::call(self, req).map_err(|e| e.to_string())
+        rvs_api::Client::call(self, req).map_err(|e| match e {
+            // strerror's words, then ours (ipvsadm's messages are strerror texts)
+            rvs_api::ClientError::TimedOut(t) => {
+                format!(
+                    "Connection timed out (no reply within {} s)",
+                    t.as_secs_f64()
+                )
+            }
+            other => other.to_string(),
+        })
     }
 }
 
@@ -127,6 +136,21 @@ pub fn os_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The reason a connection failed, with what to do about it: start rvsd when nothing
+/// listens there; be root when the socket (mode 0600) or its directory refuses us, in
+/// ipvsadm's words for EPERM ("Permission denied (you must be root)").
+fn connect_advice(reason: &str) -> String {
+    match reason {
+        "No such file or directory" | "Connection refused" => {
+            format!("{reason} (start it with: rvsd [--socket PATH])")
+        }
+        "Permission denied" | "Operation not permitted" => {
+            "Permission denied (you must be root)".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 fn basename(prog: &str) -> &str {
     prog.rsplit('/').next().unwrap_or(prog)
 }
@@ -192,9 +216,10 @@ pub fn run(
         Err(reason) => {
             return emit(&Output {
                 stderr: format!(
-                    "{}: cannot reach rvsd at {}: {reason} (start it with: rvsd [--socket PATH])\n",
+                    "{}: cannot reach rvsd at {}: {}\n",
                     basename(prog),
-                    socket.display()
+                    socket.display(),
+                    connect_advice(&reason)
                 ),
                 status: 2,
                 ..Output::default()

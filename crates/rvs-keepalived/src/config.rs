@@ -68,9 +68,9 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
 }
 
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Config, LoadError> {
-    let mut d = Diags::default();
+    let mut d = Diags::with_limits(&opts.limits);
     let items = Lexer::new(opts, &mut d).run(path)?;
-    build(items, d)
+    build(items, d, opts)
 }
 
 /// Parses `text` as if it were the file `path` (includes are relative to its directory).
@@ -79,19 +79,23 @@ pub fn parse_str(path: &Path, text: &str) -> Result<Config, LoadError> {
 }
 
 pub fn parse_str_with(path: &Path, text: &str, opts: &LoadOptions) -> Result<Config, LoadError> {
-    let mut d = Diags::default();
+    let mut d = Diags::with_limits(&opts.limits);
     let items = Lexer::new(opts, &mut d).run_str(path, text);
-    build(items, d)
+    build(items, d, opts)
 }
 
-fn build(items: Vec<crate::lexer::Item>, mut d: Diags) -> Result<Config, LoadError> {
-    let nodes = tree::build(items, &mut d);
+fn build(
+    items: Vec<crate::lexer::Item>,
+    mut d: Diags,
+    opts: &LoadOptions,
+) -> Result<Config, LoadError> {
+    let nodes = tree::build(items, &mut d, opts.limits.depth);
     let mut cfg = Config::default();
     for n in &nodes {
         top(&mut d, n, &mut cfg);
     }
     finalize::run(&mut d, &mut cfg);
-    let mut list = d.list;
+    let mut list = d.finish();
     list.sort_by(|a, b| a.pos.cmp(&b.pos));
     if list.iter().any(|x| x.severity == Severity::Error) {
         return Err(LoadError::Invalid(list));

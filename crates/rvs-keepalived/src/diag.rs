@@ -78,15 +78,44 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Collects diagnostics while a configuration is read.
-#[derive(Debug, Default)]
+/// Collects diagnostics while a configuration is read. At most `keep` of each severity
+/// are kept (a file of a million bad lines must not cost a million messages); the rest
+/// are counted and [`Diags::finish`] adds one line saying how many.
+#[derive(Debug)]
 pub struct Diags {
     pub list: Vec<Diagnostic>,
     /// Keywords already reported as unsupported or obsolete (reported once each).
     reported: std::collections::HashSet<String>,
+    pub keep: usize,
+    /// The lexer stopped at a bound: what it produced is cut short (its unclosed blocks
+    /// are no news).
+    pub stopped: bool,
+    kept: [usize; 3],
+    /// Not kept, per severity, with the place of the last one.
+    dropped: [(usize, Option<Pos>); 3],
+}
+
+impl Default for Diags {
+    fn default() -> Self {
+        Diags {
+            list: Vec::new(),
+            reported: Default::default(),
+            keep: crate::limits::Limits::default().diagnostics,
+            stopped: false,
+            kept: [0; 3],
+            dropped: Default::default(),
+        }
+    }
 }
 
 impl Diags {
+    pub fn with_limits(limits: &crate::limits::Limits) -> Diags {
+        Diags {
+            keep: limits.diagnostics,
+            ..Diags::default()
+        }
+    }
+
     pub fn error(&mut self, pos: &Pos, msg: impl Into<String>) {
         self.push(Severity::Error, pos, msg.into());
     }
@@ -108,11 +137,40 @@ impl Diags {
     }
 
     fn push(&mut self, severity: Severity, pos: &Pos, message: String) {
+        let i = severity as usize;
+        if self.kept[i] >= self.keep {
+            self.dropped[i].0 += 1;
+            self.dropped[i].1 = Some(pos.clone());
+            return;
+        }
+        self.kept[i] += 1;
         self.list.push(Diagnostic {
             severity,
             pos: pos.clone(),
             message,
         });
+    }
+
+    /// The diagnostics, with one line per severity for those not kept.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        for (i, severity) in [Severity::Warning, Severity::Unknown, Severity::Error]
+            .into_iter()
+            .enumerate()
+        {
+            if let (n @ 1.., Some(pos)) = std::mem::take(&mut self.dropped[i]) {
+                let what = match severity {
+                    Severity::Error => "errors",
+                    Severity::Unknown => "unknown keywords",
+                    Severity::Warning => "warnings",
+                };
+                self.list.push(Diagnostic {
+                    severity,
+                    pos,
+                    message: format!("{n} more {what} not shown (the last one here)"),
+                });
+            }
+        }
+        self.list
     }
 }
 

@@ -16,14 +16,16 @@
 //!
 //! Not supported (reported as warnings): `~SEQ`/`~LST` sequence blocks, `${_RANDOM}` and
 //! `${_ENV}`, definitions with parameters.
+//!
+//! Everything a load reads or produces is bounded ([`Limits`]): a bound crossed is an
+//! error at the place it happened and the lexer stops there (the load fails, nothing is
+//! applied), so a hostile file costs bounded time and memory.
 
 use crate::diag::{Diags, LoadError, Pos};
+use crate::limits::{self, FileId, Limits};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// How deep includes may nest (a loop would otherwise never end).
-const MAX_INCLUDE_DEPTH: usize = 32;
 
 /// Options of a load.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +35,8 @@ pub struct LoadOptions {
     pub config_id: Option<String>,
     /// The instance name substituted for `${_INSTANCE}` (keepalived `--instance`).
     pub instance: Option<String>,
+    /// Bounds on what the load reads and produces.
+    pub limits: Limits,
 }
 
 /// A word of a line with the place it starts.
@@ -72,10 +76,17 @@ struct Def {
 
 pub struct Lexer<'a> {
     opts: &'a LoadOptions,
+    lim: Limits,
     diags: &'a mut Diags,
     defs: HashMap<String, Def>,
     items: Vec<Item>,
-    depth: usize,
+    /// The files being read, outermost first: including one of them again is a cycle.
+    reading: Vec<FileId>,
+    files_read: usize,
+    bytes_read: u64,
+    expanded: usize,
+    /// A bound was crossed: nothing more is read or produced.
+    stopped: bool,
     /// The definition the continued lines of a multi-line `$NAME=` belong to.
     last_def: Option<String>,
 }
@@ -84,37 +95,93 @@ impl<'a> Lexer<'a> {
     pub fn new(opts: &'a LoadOptions, diags: &'a mut Diags) -> Lexer<'a> {
         Lexer {
             opts,
+            lim: opts.limits,
             diags,
             defs: HashMap::new(),
             items: Vec::new(),
-            depth: 0,
+            reading: Vec::new(),
+            files_read: 0,
+            bytes_read: 0,
+            expanded: 0,
+            stopped: false,
             last_def: None,
         }
     }
 
     /// Reads the main file and everything it includes.
     pub fn run(mut self, path: &Path) -> Result<Vec<Item>, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::NotFound {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let (text, id) =
+            limits::read_file(path, self.lim.file_bytes).map_err(|e| LoadError::NotFound {
+                path: path.to_path_buf(),
+                source: e.into_io(),
+            })?;
+        self.files_read = 1;
+        self.bytes_read = text.len() as u64;
+        self.reading.push(id);
         self.file(path, &text);
         Ok(self.items)
     }
 
     /// Lexes `text` as if it were the file `path` (tests, `-` input).
     pub fn run_str(mut self, path: &Path, text: &str) -> Vec<Item> {
+        let file: Arc<Path> = Arc::from(path);
+        if text.len() as u64 > self.lim.file_bytes {
+            let max = self.lim.file_bytes;
+            self.stop(
+                &Pos::new(&file, 1, 1),
+                format!("file larger than {max} bytes"),
+            );
+            return self.items;
+        }
+        self.files_read = 1;
+        self.bytes_read = text.len() as u64;
         self.file(path, text);
         self.items
+    }
+
+    /// An error that ends the lexing: the load fails with it and reads nothing more.
+    fn stop(&mut self, pos: &Pos, msg: impl Into<String>) {
+        self.diags.error(pos, msg);
+        self.stopped = true;
+        self.diags.stopped = true;
+    }
+
+    fn push_item(&mut self, item: Item) {
+        if self.stopped {
+            return;
+        }
+        if self.items.len() >= self.lim.items {
+            let pos = match &item {
+                Item::Open(p) | Item::Close(p) => p.clone(),
+                Item::Line(l) => l
+                    .toks
+                    .first()
+                    .map(|t| t.pos.clone())
+                    .unwrap_or_else(|| Pos::new(&Arc::from(Path::new("")), 0, 0)),
+            };
+            let max = self.lim.items;
+            self.stop(&pos, format!("more than {max} keyword lines and braces"));
+            return;
+        }
+        self.items.push(item);
     }
 
     fn file(&mut self, path: &Path, text: &str) {
         let file: Arc<Path> = Arc::from(path);
         let mut pending: Vec<Ch> = Vec::new();
         let mut in_def = false;
+        let max_line = self.lim.line_chars;
         for (i, phys) in text.split('\n').enumerate() {
+            if self.stopped {
+                return;
+            }
             let lineno = (i + 1) as u32;
             let phys = phys.strip_suffix('\r').unwrap_or(phys);
+            if phys.len() > max_line && phys.chars().count() > max_line {
+                let pos = Pos::new(&file, lineno, max_line as u32 + 1);
+                self.stop(&pos, format!("line longer than {max_line} characters"));
+                return;
+            }
             let chars: Vec<Ch> = phys
                 .chars()
                 .enumerate()
@@ -136,7 +203,14 @@ impl<'a> Lexer<'a> {
                 in_def = cont;
                 continue;
             }
+            if pending.len() + 1 + line.len() > max_line {
+                let first = pending.first().or(line.first()).copied();
+                let pos = first.map_or(Pos::new(&file, lineno, 1), |c| pos_of(&file, &c));
+                self.stop(&pos, format!("line continued beyond {max_line} characters"));
+                return;
+            }
             if cont {
+                let first_part = pending.is_empty();
                 if !pending.is_empty() {
                     pending.push(Ch {
                         c: ' ',
@@ -145,8 +219,10 @@ impl<'a> Lexer<'a> {
                     });
                 }
                 pending.extend(line);
-                // A definition that continues is a multi-line one.
-                if self.definition(&pending, true) {
+                // A definition that continues is a multi-line one; only the line that
+                // starts it can say so (checking every continued line again would cost
+                // the square of their number).
+                if first_part && !pending.is_empty() && self.definition(&pending, true) {
                     pending.clear();
                     in_def = true;
                 }
@@ -246,7 +322,7 @@ impl<'a> Lexer<'a> {
             );
             return;
         }
-        for l in self.substitute(path, line) {
+        for l in self.substitute(path, file, line) {
             self.split(file, l);
         }
     }
@@ -305,11 +381,15 @@ impl<'a> Lexer<'a> {
     }
 
     /// Replaces `$NAME` and `${NAME}`. A multi-line definition used alone on a line
-    /// becomes its lines.
-    fn substitute(&mut self, path: &Path, line: Vec<Ch>) -> Vec<Vec<Ch>> {
+    /// becomes its lines. Each line stays within the line length and all rounds of all
+    /// lines within the expansion budget: past them the line is refused and lexing stops
+    /// (a definition referring twice to another doubles at each level).
+    fn substitute(&mut self, path: &Path, file: &Arc<Path>, line: Vec<Ch>) -> Vec<Vec<Ch>> {
         if !line.iter().any(|c| c.c == '$') {
             return vec![line];
         }
+        let start = pos_of(file, &line[0]);
+        let max_line = self.lim.line_chars;
         let mut out: Vec<Ch> = Vec::with_capacity(line.len());
         let mut extra: Vec<Vec<Ch>> = Vec::new();
         let mut i = 0;
@@ -375,6 +455,14 @@ impl<'a> Lexer<'a> {
                         i = after;
                     }
                     Some(lines) => {
+                        let grown = lines.iter().map(|l| l.len() + 1).sum::<usize>();
+                        if out.len() + grown > max_line + 1 {
+                            self.stop(
+                                &start,
+                                format!("line longer than {max_line} characters after $NAME substitution"),
+                            );
+                            return Vec::new();
+                        }
                         // Inline use: the lines joined by spaces, positioned at the `$`.
                         for (k, l) in lines.into_iter().enumerate() {
                             if k > 0 {
@@ -389,6 +477,15 @@ impl<'a> Lexer<'a> {
                         i = after;
                     }
                 }
+            }
+            self.expanded += out.len() + extra.iter().map(Vec::len).sum::<usize>();
+            if self.expanded > self.lim.expanded_chars {
+                let max = self.lim.expanded_chars;
+                self.stop(
+                    &start,
+                    format!("$NAME substitutions produce more than {max} characters"),
+                );
+                return Vec::new();
             }
             // A value may itself refer to definitions (bounded, as keepalived's buffer is).
             rounds += 1;
@@ -417,7 +514,7 @@ impl<'a> Lexer<'a> {
                 '{' | '}' if !quote => {
                     self.segment(file, std::mem::take(&mut seg));
                     let pos = pos_of(file, &ch);
-                    self.items.push(if ch.c == '{' {
+                    self.push_item(if ch.c == '{' {
                         Item::Open(pos)
                     } else {
                         Item::Close(pos)
@@ -462,21 +559,30 @@ impl<'a> Lexer<'a> {
                 pos: pos_of(file, &start),
             });
         }
-        self.items.push(Item::Line(Line { toks, raw }));
+        self.push_item(Item::Line(Line { toks, raw }));
     }
 
     fn include(&mut self, path: &Path, pos: &Pos, kind: IncludeKind, pattern: &str) {
-        if self.depth >= MAX_INCLUDE_DEPTH {
+        let max_depth = self.lim.include_depth;
+        if self.reading.len() > max_depth {
             self.diags.error(
                 pos,
-                format!("includes nested deeper than {MAX_INCLUDE_DEPTH} levels"),
+                format!("includes nested deeper than {max_depth} levels"),
             );
             return;
         }
         let pattern = pattern.trim().trim_matches('"');
         let dir = path.parent().unwrap_or(Path::new("."));
+        let Some(patterns) = expand_braces_bounded(pattern, MAX_BRACE_EXPANSIONS) else {
+            self.stop(
+                pos,
+                format!("include pattern expands to more than {MAX_BRACE_EXPANSIONS} patterns"),
+            );
+            return;
+        };
+        let room = self.lim.files.saturating_sub(self.files_read);
         let mut files: Vec<PathBuf> = Vec::new();
-        for pat in expand_braces(pattern) {
+        for pat in patterns {
             let full = if Path::new(&pat).is_absolute() {
                 PathBuf::from(&pat)
             } else {
@@ -486,10 +592,20 @@ impl<'a> Lexer<'a> {
                 continue;
             };
             match glob::glob(full_str) {
-                Ok(paths) => files.extend(paths.flatten().filter(|p| !p.is_dir())),
+                Ok(paths) => files.extend(
+                    paths
+                        .flatten()
+                        .filter(|p| !p.is_dir())
+                        .take(room + 1 - files.len().min(room)),
+                ),
                 Err(e) => self
                     .diags
                     .error(pos, format!("invalid include pattern '{pattern}': {e}")),
+            }
+            if files.len() > room {
+                let max = self.lim.files;
+                self.stop(pos, format!("more than {max} configuration files read"));
+                return;
             }
         }
         if files.is_empty() {
@@ -505,21 +621,52 @@ impl<'a> Lexer<'a> {
             return;
         }
         for f in files {
-            match std::fs::read_to_string(&f) {
-                Ok(text) => {
-                    self.depth += 1;
-                    self.file(&f, &text);
-                    self.depth -= 1;
-                }
-                Err(e) if kind.must_read => self.diags.error(
-                    pos,
-                    format!("cannot read included file {}: {e}", f.display()),
-                ),
-                Err(e) => self.diags.warn(
-                    pos,
-                    format!("cannot read included file {} - skipped: {e}", f.display()),
-                ),
+            if self.stopped {
+                return;
             }
+            self.include_file(pos, kind, &f);
+        }
+    }
+
+    fn include_file(&mut self, pos: &Pos, kind: IncludeKind, f: &Path) {
+        self.files_read += 1;
+        let left = self.lim.read_bytes.saturating_sub(self.bytes_read);
+        let max = self.lim.file_bytes.min(left);
+        match limits::read_file(f, max) {
+            Ok((text, id)) => {
+                if self.reading.contains(&id) {
+                    self.stop(
+                        pos,
+                        format!("include cycle: {} is already being read", f.display()),
+                    );
+                    return;
+                }
+                self.bytes_read += text.len() as u64;
+                self.reading.push(id);
+                self.file(f, &text);
+                self.reading.pop();
+            }
+            Err(limits::ReadError::TooLarge { .. }) if max < self.lim.file_bytes => {
+                let total = self.lim.read_bytes;
+                self.stop(
+                    pos,
+                    format!("configuration files together larger than {total} bytes"),
+                );
+            }
+            // Blocking or endless files, and files over the size bound, are refused by
+            // every include variant.
+            Err(e) if e.is_hostile() => self.diags.error(
+                pos,
+                format!("cannot read included file {}: {e}", f.display()),
+            ),
+            Err(e) if kind.must_read => self.diags.error(
+                pos,
+                format!("cannot read included file {}: {e}", f.display()),
+            ),
+            Err(e) => self.diags.warn(
+                pos,
+                format!("cannot read included file {} - skipped: {e}", f.display()),
+            ),
         }
     }
 }
@@ -562,13 +709,21 @@ fn include_directive(text: &str) -> Option<(IncludeKind, &str)> {
     Some((kind, rest.trim()))
 }
 
+/// At most this many patterns come out of one include's `{a,b}` groups (each group
+/// multiplies them: twenty groups of two make a million).
+const MAX_BRACE_EXPANSIONS: usize = 1024;
+
 /// csh-style `{a,b}` expansion (glob(3) `GLOB_BRACE`).
 pub fn expand_braces(pattern: &str) -> Vec<String> {
-    let bytes: Vec<char> = pattern.chars().collect();
+    expand_braces_bounded(pattern, usize::MAX).unwrap_or_default()
+}
+
+/// The first group at depth 0 that closes: (open, commas at depth 1, close).
+fn first_group(s: &[char]) -> Option<(usize, Vec<usize>, usize)> {
     let mut depth = 0;
     let mut open = None;
     let mut commas = Vec::new();
-    for (i, &c) in bytes.iter().enumerate() {
+    for (i, &c) in s.iter().enumerate() {
         match c {
             '{' => {
                 if depth == 0 {
@@ -581,26 +736,43 @@ pub fn expand_braces(pattern: &str) -> Vec<String> {
             '}' if depth > 0 => {
                 depth -= 1;
                 if depth == 0 {
-                    let o = open.expect("set at depth 0");
-                    let pre: String = bytes[..o].iter().collect();
-                    let post: String = bytes[i + 1..].iter().collect();
-                    let mut bounds = vec![o];
-                    bounds.extend(&commas);
-                    bounds.push(i);
-                    let mut out = Vec::new();
-                    for w in bounds.windows(2) {
-                        let alt: String = bytes[w[0] + 1..w[1]].iter().collect();
-                        for tail in expand_braces(&format!("{alt}{post}")) {
-                            out.push(format!("{pre}{tail}"));
-                        }
-                    }
-                    return out;
+                    return Some((open?, commas, i));
                 }
             }
             _ => {}
         }
     }
-    vec![pattern.to_string()]
+    None
+}
+
+/// [`expand_braces`] with no recursion (a pattern of thousands of groups must not use
+/// the stack) and `None` once more than `max` patterns would come out.
+fn expand_braces_bounded(pattern: &str, max: usize) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    // Depth first, first alternative first: the order of the recursive definition.
+    let mut todo: Vec<Vec<char>> = vec![pattern.chars().collect()];
+    while let Some(s) = todo.pop() {
+        let Some((open, commas, close)) = first_group(&s) else {
+            if out.len() >= max {
+                return None;
+            }
+            out.push(s.into_iter().collect());
+            continue;
+        };
+        let mut bounds = vec![open];
+        bounds.extend(&commas);
+        bounds.push(close);
+        if out.len() + todo.len() + bounds.len() - 1 > max {
+            return None;
+        }
+        for w in bounds.windows(2).rev() {
+            let mut alt = s[..open].to_vec();
+            alt.extend_from_slice(&s[w[0] + 1..w[1]]);
+            alt.extend_from_slice(&s[close + 1..]);
+            todo.push(alt);
+        }
+    }
+    Some(out)
 }
 
 fn builtin(path: &Path, name: &str, opts: &LoadOptions) -> Option<String> {
@@ -640,6 +812,7 @@ mod tests {
         let opts = LoadOptions {
             config_id: Some("lb1".into()),
             instance: None,
+            ..LoadOptions::default()
         };
         let mut diags = Diags::default();
         let items = Lexer::new(&opts, &mut diags).run_str(Path::new("t.conf"), text);

@@ -17,6 +17,9 @@
 //!   deprecated, obsolete and not-yet-supported keywords are warnings
 //!   ([`Config::diagnostics`]), each reported once.
 //!
+//! * Hostile input is bounded ([`Limits`]): file size, line length, `$NAME` expansion,
+//!   nesting, include cycles and non-regular files are refused with `file:line:col`.
+//!
 //! No I/O besides reading the configuration files.
 
 pub mod checker;
@@ -26,6 +29,7 @@ pub mod dump;
 mod finalize;
 pub mod global;
 pub mod lexer;
+pub mod limits;
 pub mod lvs;
 pub mod ops;
 pub mod pool;
@@ -41,6 +45,7 @@ pub use checker::{
 pub use config::{load, load_with, parse_str, parse_str_with, Config};
 pub use diag::{Diagnostic, LoadError, Pos, Severity};
 pub use lexer::LoadOptions;
+pub use limits::Limits;
 pub use lvs::{LvsMethod, RealServer, SorryServer, Timing, VirtualServer, VsTarget};
 pub use ops::{entries, to_table_ops, DesiredState, DesiredVs, Entry};
 pub use script::Script;

@@ -43,12 +43,25 @@ impl Node {
     }
 }
 
-/// Builds the tree; unbalanced braces are errors at the offending brace.
-pub fn build(items: Vec<Item>, diags: &mut Diags) -> Vec<Node> {
+/// Builds the tree; unbalanced braces are errors at the offending brace. A block opened
+/// deeper than `max_depth` is an error and is skipped whole (its braces still counted),
+/// so no tree deeper than that exists: the tree is walked and dropped recursively.
+pub fn build(items: Vec<Item>, diags: &mut Diags, max_depth: usize) -> Vec<Node> {
     // Frames of open blocks: the nodes collected so far and where the block opened.
     let mut stack: Vec<(Vec<Node>, Option<Pos>)> = vec![(Vec::new(), None)];
     let mut last_was_line = false;
+    // Open braces inside a skipped too-deep block (0: not skipping).
+    let mut skipping = 0usize;
     for item in items {
+        if skipping > 0 {
+            match item {
+                Item::Open(_) => skipping += 1,
+                Item::Close(_) => skipping -= 1,
+                Item::Line(_) => {}
+            }
+            last_was_line = false;
+            continue;
+        }
         match item {
             Item::Line(line) => {
                 let mut toks = line.toks.into_iter();
@@ -62,6 +75,14 @@ pub fn build(items: Vec<Item>, diags: &mut Diags) -> Vec<Node> {
                 last_was_line = true;
             }
             Item::Open(pos) => {
+                if stack.len() > max_depth {
+                    diags.error(
+                        &pos,
+                        format!("blocks nested deeper than {max_depth} levels"),
+                    );
+                    skipping = 1;
+                    continue;
+                }
                 let top = &stack.last().expect("root frame").0;
                 let ok = last_was_line && top.last().is_some_and(|n| n.block.is_none());
                 if !ok {
@@ -96,7 +117,9 @@ pub fn build(items: Vec<Item>, diags: &mut Diags) -> Vec<Node> {
     while stack.len() > 1 {
         let (nodes, open) = stack.pop().expect("checked length");
         let open = open.expect("only the root frame has no position");
-        diags.error(&open, "missing '}' for the block opened here");
+        if !diags.stopped {
+            diags.error(&open, "missing '}' for the block opened here");
+        }
         // Keep the unclosed block on its keyword so no second, misleading error follows.
         let parent = &mut stack.last_mut().expect("root frame").0;
         if let Some(n) = parent.last_mut() {
@@ -118,7 +141,7 @@ mod tests {
         let opts = LoadOptions::default();
         let mut diags = Diags::default();
         let items = Lexer::new(&opts, &mut diags).run_str(Path::new("t.conf"), text);
-        let nodes = build(items, &mut diags);
+        let nodes = build(items, &mut diags, 64);
         (nodes, diags)
     }
 

@@ -273,6 +273,7 @@ fn conditional_lines_follow_the_config_id() {
     let opts = LoadOptions {
         config_id: Some("a".into()),
         instance: None,
+        ..LoadOptions::default()
     };
     let c = parse_str_with(Path::new("k.conf"), text, &opts).unwrap();
     assert_eq!(c.virtual_servers.len(), 1);

@@ -22,7 +22,9 @@ mod udp;
 pub use relay::Transfer;
 
 use counters::Counters;
-use rvs_core::{DestConfig, DestId, Forward, Protocol, ServiceConfig, ServiceKey, Table};
+use rvs_core::{
+    DestConfig, DestId, Forward, Protocol, ServiceConfig, ServiceKey, SyncScope, Table,
+};
 use rvs_dataplane::{DataPlane, Shared, Unserved};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -353,6 +355,21 @@ async fn udp_loop(ctx: Arc<Ctx>, addr: SocketAddr) {
 impl DataPlane for Proxy {
     fn name(&self) -> &'static str {
         "proxy"
+    }
+
+    /// A relayed connection ends on this machine (its server sees our address): it cannot
+    /// move to another director, so a master sends persistence templates only.
+    fn sync_scope(&self) -> SyncScope {
+        SyncScope::TemplatesOnly
+    }
+
+    fn sync_caveat(&self) -> Option<&'static str> {
+        Some(
+            "the proxy data plane relays connections itself: they cannot move to another \
+             director and are reset on failover; only persistence templates are synced, so \
+             persistent clients keep their real server (use the XDP data plane for hitless \
+             failover)",
+        )
     }
 
     /// A proxy listens on one address and port per service and speaks TCP and UDP: no

@@ -3,11 +3,13 @@
 //! * [`netns`]: network-namespace labs with unique names, deleted by name on drop.
 //! * [`require_root`]: the rule for privileged tests — skip with a printed reason outside CI,
 //!   fail under `CI=true`.
+//! * [`uml`]: kernel IPVS in user-mode Linux, the oracle for differential tests.
 //! * [`http`]: a tiny HTTP/1.1 real server that answers with its name, and a load generator
 //!   that counts which server answered (the `rvs-lab` binary wraps both).
 
 pub mod http;
 pub mod netns;
+pub mod uml;
 
 /// True when the test may use root-only facilities (network namespaces, BPF). Outside CI a
 /// missing privilege skips the test with a printed reason; with `CI=true` it is a failure.
@@ -25,10 +27,15 @@ pub fn require_root(what: &str) -> bool {
     false
 }
 
+/// True when `cmd` is on PATH.
+pub fn has_command(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
 /// True when `cmd` is on PATH; under `CI=true` its absence is a failure.
 pub fn require_command(what: &str, cmd: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()));
+    let found = has_command(cmd);
     if found {
         return true;
     }

@@ -96,6 +96,24 @@ impl Lab {
     }
 }
 
+/// Runs `f` on a thread that entered network namespace `ns` (a full name, as
+/// [`Lab::ns`] gives it): the sockets it creates live there.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on a valid namespace descriptor; it only changes this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace panicked")
+    })
+}
+
 impl Default for Lab {
     fn default() -> Self {
         Lab::new()

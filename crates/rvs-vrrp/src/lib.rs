@@ -37,5 +37,5 @@ pub mod validate;
 pub use engine::{Engine, InstanceId};
 pub use keepalived::{router_config, RouterConfig};
 pub use machine::{Action, Event, Instance, State};
-pub use net::Router;
+pub use net::{InstanceStates, Router};
 pub use status::Status;

@@ -87,7 +87,7 @@ macro_rules! abi_consts {
 }
 
 abi_consts! {
-    pub const RVS_ABI_VERSION: u32 = 1;
+    pub const RVS_ABI_VERSION: u32 = 2;
     pub const RVS_MAX_SERVICES: u32 = 1024;
     pub const RVS_MAX_DESTS: u32 = 4096;
     pub const RVS_MAX_SVC_DESTS: u32 = 256;
@@ -105,6 +105,8 @@ abi_consts! {
     pub const RVS_TCP_NEXT_SIZE: u32 = 264;
     pub const RVS_CONTROL_REARM_S: u32 = 60;
     pub const RVS_INITIAL_TIMEOUT_S: u32 = 3;
+    pub const RVS_SYNC_RING_BYTES: u32 = 4 << 20;
+    pub const RVS_MAX_IFACES: u32 = 4;
 
     pub const RVS_AF_INET: u8 = 2;
     pub const RVS_AF_INET6: u8 = 10;
@@ -179,16 +181,25 @@ abi_consts! {
     pub const RVS_CFG_EXPIRE_QUIESCENT_TEMPLATE: u32 = 2;
     pub const RVS_CFG_SLOPPY_TCP: u32 = 4;
     pub const RVS_CFG_SECURE_TCP: u32 = 8;
+    pub const RVS_CFG_SYNC_MASTER: u32 = 16;
 
     pub const RVS_CTL_EXPIRE: u32 = 1;
+    pub const RVS_CTL_INSTALL: u32 = 2;
 
     pub const RVS_CTL_GONE: u8 = 0;
     pub const RVS_CTL_ALIVE: u8 = 1;
     pub const RVS_CTL_REARMED: u8 = 2;
     pub const RVS_CTL_EXPIRED: u8 = 3;
 
+    pub const RVS_INST_CREATED: u8 = 1;
+    pub const RVS_INST_UPDATED: u8 = 2;
+    pub const RVS_INST_STALE: u8 = 3;
+    pub const RVS_INST_FULL: u8 = 4;
+    pub const RVS_INST_RACE: u8 = 5;
+    pub const RVS_INST_NO_DEST: u8 = 6;
+
     pub const RVS_REASON_BASE: i32 = 100;
-    pub const RVS_REASON_COUNT: u32 = 30;
+    pub const RVS_REASON_COUNT: u32 = 33;
     pub const RVS_R_FORWARDED: i32 = -100;
     pub const RVS_R_NOT_IP: i32 = -101;
     pub const RVS_R_TRUNCATED: i32 = -102;
@@ -219,7 +230,10 @@ abi_consts! {
     pub const RVS_R_ICMP_SENT: i32 = -127;
     pub const RVS_R_FWD_DISABLED: i32 = -128;
     pub const RVS_R_OVERSIZE: i32 = -129;
-    pub const RVS_R_MAX: i32 = -130;
+    pub const RVS_R_MARTIAN: i32 = -130;
+    pub const RVS_R_VLAN: i32 = -131;
+    pub const RVS_R_OTHER_HOST: i32 = -132;
+    pub const RVS_R_MAX: i32 = -133;
 }
 
 abi_struct! {
@@ -261,7 +275,10 @@ abi_struct! {
         pub last_ns: u64,
         pub aux: u32,
         pub gen: u16,
-        pub pad: u16,
+        pub old_state: u8,
+        pub pad: u8,
+        pub in_pkts: u32,
+        pub sync_end: u32,
     }
 }
 
@@ -454,6 +471,14 @@ abi_struct! {
         pub tcp_timeout: [u32; 11],
         pub tcp_active: u32,
         pub tcp_next: [u8; 264],
+        pub sync_threshold: u32,
+        pub sync_period: u32,
+        pub sync_refresh_ms: u32,
+        pub sync_retries: u32,
+        pub sync_persist_mode: u32,
+        pub pad: u32,
+        pub if_index: [u32; 4],
+        pub if_mac: [[u8; 8]; 4],
     }
 }
 
@@ -471,6 +496,41 @@ abi_struct! {
         pub forced: u8,
         pub result: u8,
         pub pad: u8,
+    }
+}
+
+abi_struct! {
+    /// An entry received from a sync master, to install.
+    pub struct CtlInstall = "rvs_ctl_install" {
+        pub key: ConnKey6,
+        pub family: u8,
+        pub state: u8,
+        pub flags: u8,
+        pub result: u8,
+        pub dest: u16,
+        pub dport: u16,
+        pub timeout_s: u32,
+        pub aux: u32,
+        pub in_pkts: u32,
+        pub old_state: u8,
+        pub pad: [u8; 3],
+    }
+}
+
+abi_struct! {
+    /// One entry the master sends (a record of the sync ring buffer).
+    pub struct SyncEvent = "rvs_sync_event" {
+        pub key: ConnKey6,
+        pub conn: Conn,
+        pub family: u8,
+        pub pad: [u8; 7],
+    }
+}
+
+abi_struct! {
+    pub struct SyncCount = "rvs_sync_count" {
+        pub events: u64,
+        pub lost: u64,
     }
 }
 
@@ -515,6 +575,9 @@ pub const STRUCTS: &[StructLayout] = &[
     Config::LAYOUT,
     CtlHdr::LAYOUT,
     CtlExpire::LAYOUT,
+    CtlInstall::LAYOUT,
+    SyncEvent::LAYOUT,
+    SyncCount::LAYOUT,
     TestEnv::LAYOUT,
 ];
 

@@ -119,7 +119,21 @@ pub fn config_of(table: &Table) -> abi::Config {
             }
         }
     }
+    sync_config(table, &mut c);
     c
+}
+
+/// The connection-sync part of the config: the master's switch and the `sync_*` sysctls.
+fn sync_config(table: &Table, c: &mut abi::Config) {
+    if table.sync_master().is_some() {
+        c.flags |= abi::RVS_CFG_SYNC_MASTER;
+    }
+    let p = table.sync_params();
+    c.sync_threshold = p.threshold;
+    c.sync_period = p.period;
+    c.sync_refresh_ms = p.refresh_period.saturating_mul(1000);
+    c.sync_retries = p.retries;
+    c.sync_persist_mode = p.persist_mode as u32;
 }
 
 /// A real server's BPF configuration.

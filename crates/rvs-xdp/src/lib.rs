@@ -11,6 +11,8 @@
 //! * [`reconcile`] pushes the table into the maps (slots, rr/wrr cursors), every value
 //!   built by [`encode`]; [`sweep`] expires connections; [`locality`] collects the
 //!   lblc/lblcr caches; [`stats`] reads the counters;
+//! * [`connsync`] is the data-plane side of connection sync (the master's ring of
+//!   entries, the backup's installation);
 //! * [`plane::XdpPlane`] is the `DataPlane` rvsd drives;
 //! * [`testenv`] drives the test build's hooks (mocked clock, random draws, packet mark)
 //!   for the conformance tests.
@@ -22,6 +24,7 @@
 
 pub mod abi;
 pub mod conns;
+pub mod connsync;
 pub mod encode;
 pub mod error;
 pub mod forwarding;

@@ -129,6 +129,7 @@ pub struct Maps {
     pub lblcr: RawMap,
     pub config: RawMap,
     pub neigh_req: RawMap,
+    pub sync_count: RawMap,
     pub test_env: Option<RawMap>,
 }
 
@@ -193,6 +194,7 @@ const MAP_SHAPES: &[(&str, usize, usize, bool)] = &[
     ),
     ("rvs_config", 4, size_of::<abi::Config>(), false),
     ("rvs_neigh_req", 0, size_of::<abi::VipKey>(), false),
+    ("rvs_sync_count", 4, size_of::<abi::SyncCount>(), true),
 ];
 
 impl Maps {
@@ -243,6 +245,7 @@ impl Maps {
             lblcr: get("rvs_lblcr")?,
             config: get("rvs_config")?,
             neigh_req: get("rvs_neigh_req")?,
+            sync_count: get("rvs_sync_count")?,
             test_env,
         })
     }
@@ -306,6 +309,8 @@ fn check_pins(dir: &Path) -> Result<()> {
 pub struct Director {
     ebpf: aya::Ebpf,
     pub maps: Maps,
+    /// The ring of entries a sync master sends, while no reader holds it.
+    sync_ring: std::sync::Mutex<Option<aya::maps::RingBuf<aya::maps::MapData>>>,
     pin_dir: PathBuf,
     build: Build,
     links: Vec<(String, FdLink)>,
@@ -378,9 +383,15 @@ impl Director {
         load_program(&mut ebpf, "rvs_xdp")?;
         load_program(&mut ebpf, "rvs_ctl")?;
         let maps = Maps::open(&ebpf, opts.build)?;
+        let ring = ebpf
+            .take_map("rvs_sync_ring")
+            .ok_or_else(|| XdpError::Other("the object has no map rvs_sync_ring".into()))?;
+        let ring = aya::maps::RingBuf::try_from(ring)
+            .map_err(|e| XdpError::Other(format!("rvs_sync_ring: {e}")))?;
         let mut d = Director {
             ebpf,
             maps,
+            sync_ring: std::sync::Mutex::new(Some(ring)),
             pin_dir: opts.pin_dir.clone(),
             build: opts.build,
             links: Vec::new(),
@@ -392,6 +403,19 @@ impl Director {
 
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
+    }
+
+    /// Takes the sync ring (for a sync reader); `None` while one holds it.
+    pub fn take_sync_ring(&self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
+        self.sync_ring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Gives the sync ring back when a reader stops.
+    pub fn return_sync_ring(&self, ring: aya::maps::RingBuf<aya::maps::MapData>) {
+        *self.sync_ring.lock().unwrap_or_else(|p| p.into_inner()) = Some(ring);
     }
 
     pub fn build(&self) -> Build {
@@ -627,6 +651,39 @@ fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
     ctx
+}
+
+/// An interface's MAC address (SIOCGIFHWADDR on a socket of this namespace).
+pub fn mac_of(iface: &str) -> Option<[u8; 6]> {
+    if iface.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a datagram socket we close below; a zeroed ifreq with the name copied within
+    // IFNAMSIZ - 1; the ioctl fills ifru_hwaddr.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            return None;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, b) in req.ifr_name.iter_mut().zip(iface.as_bytes()) {
+            *d = *b as libc::c_char;
+        }
+        let rc = libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req);
+        libc::close(fd);
+        if rc != 0 {
+            return None;
+        }
+        let sa = req.ifr_ifru.ifru_hwaddr.sa_data;
+        Some([
+            sa[0] as u8,
+            sa[1] as u8,
+            sa[2] as u8,
+            sa[3] as u8,
+            sa[4] as u8,
+            sa[5] as u8,
+        ])
+    }
 }
 
 pub fn ifindex(iface: &str) -> Option<u32> {

@@ -14,9 +14,10 @@ use crate::object::Build;
 use crate::reconcile::{self, MapState};
 use crate::{conns, neigh, stats, sweep};
 use rvs_core::{
-    ConnInfo, Counters, DestId, Protocol, SchedKind, ServiceConfig, ServiceInfo, ServiceKey, Table,
+    ConnInfo, Counters, DestId, Protocol, SchedKind, ServiceConfig, ServiceInfo, ServiceKey,
+    SyncEntry, SyncInstall, SyncSkip, Table,
 };
-use rvs_dataplane::{DataPlane, Shared, Unserved};
+use rvs_dataplane::{DataPlane, Shared, SyncSink, Unserved};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +86,7 @@ pub struct Inner {
     started: Instant,
     grace_over: AtomicBool,
     live_conns: AtomicU64,
+    sweeper: Mutex<sweep::Sweeper>,
 }
 
 impl Inner {
@@ -99,11 +101,28 @@ impl Inner {
         }
     }
 
-    /// Runs every connection timer due by `now_ns`.
+    /// Runs every connection timer due by `now_ns`, reading the whole tables.
     pub fn sweep_at(&self, now_ns: u64) -> Result<sweep::Swept> {
         let s = sweep::sweep(&self.dir, now_ns)?;
         self.live_conns.store(s.live as u64, Ordering::Relaxed);
         Ok(s)
+    }
+
+    /// Runs every connection timer due by `now_ns` with the [`sweep::Sweeper`] (what the
+    /// worker does every second: same expiries, a full read only every few seconds).
+    pub fn sweep_tick(&self, now_ns: u64) -> Result<sweep::Swept> {
+        let mut w = self.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        let s = w.tick(&self.dir, now_ns)?;
+        self.live_conns.store(s.live as u64, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// Entries installed from userspace, for the sweeper: (family, key, template, due).
+    pub fn track_installed(&self, entries: &[(u8, abi::ConnKey6, bool, u64)]) {
+        let mut w = self.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        for (family, key, template, due) in entries {
+            w.track(*family, *key, *template, *due);
+        }
     }
 
     /// lblc/lblcr garbage collection due by `now_ns`.
@@ -188,6 +207,7 @@ impl Inner {
         reconcile::wipe(&self.dir)?;
         *self.state() = MapState::adopt(&self.dir)?;
         *self.gc.lock().unwrap_or_else(|p| p.into_inner()) = Gc::default();
+        *self.sweeper.lock().unwrap_or_else(|p| p.into_inner()) = sweep::Sweeper::new();
         self.baselines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -208,6 +228,8 @@ pub struct XdpPlane {
     inner: Arc<Inner>,
     stop: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The sync master's ring reader, while a master runs.
+    sync_reader: Mutex<Option<crate::connsync::Reader>>,
 }
 
 /// Turns on forwarding for and attaches the director to every interface of `opts`
@@ -245,8 +267,16 @@ impl XdpPlane {
             conn_max: opts.conn_max,
         })?;
         let mut sysctls = Vec::new();
-        let setup = attach_all(&mut dir, &opts, &mut sysctls)
-            .and_then(|attached| Ok((attached, MapState::adopt(&dir)?)));
+        let setup = attach_all(&mut dir, &opts, &mut sysctls).and_then(|attached| {
+            let mut st = MapState::adopt(&dir)?;
+            st.set_interfaces(
+                attached
+                    .iter()
+                    .filter_map(|a| crate::loader::mac_of(&a.iface).map(|m| (a.ifindex, m)))
+                    .collect(),
+            );
+            Ok((attached, st))
+        });
         let (attached, st) = match setup {
             Ok(v) => v,
             Err(e) => {
@@ -273,6 +303,7 @@ impl XdpPlane {
             started: Instant::now(),
             grace_over: AtomicBool::new(false),
             live_conns: AtomicU64::new(0),
+            sweeper: Mutex::new(sweep::Sweeper::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let worker = opts.worker.then(|| {
@@ -287,6 +318,7 @@ impl XdpPlane {
             inner,
             stop,
             worker: Mutex::new(worker),
+            sync_reader: Mutex::new(None),
         })
     }
 
@@ -312,11 +344,12 @@ fn worker(inner: Arc<Inner>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             let now = inner.now_ns();
-            match inner.sweep_at(now) {
+            match inner.sweep_tick(now) {
                 Ok(s) => tracing::debug!(
                     expired = s.expired,
                     rearmed = s.rearmed,
                     live = s.live,
+                    scanned = s.scanned,
                     "xdp sweep"
                 ),
                 Err(e) => tracing::warn!("xdp sweeper: {e}"),
@@ -353,6 +386,7 @@ fn worker(inner: Arc<Inner>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
 
 impl Drop for XdpPlane {
     fn drop(&mut self) {
+        self.set_sync_sink(None);
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
@@ -424,6 +458,10 @@ impl DataPlane for XdpPlane {
                 self.inner.live_conns.load(Ordering::Relaxed).to_string(),
             ),
         ];
+        if let Ok((events, lost)) = crate::connsync::ring_counts(&self.inner.dir) {
+            f.push(("xdp.sync.ring_events".to_string(), events.to_string()));
+            f.push(("xdp.sync.ring_lost".to_string(), lost.to_string()));
+        }
         if let Ok(rs) = stats::reasons(&self.inner.dir) {
             for (code, packets, _) in rs {
                 if packets > 0 {
@@ -455,6 +493,55 @@ impl DataPlane for XdpPlane {
                 d.inactconns = c.inactive;
                 d.persistconns = c.persist;
                 d.overloaded = c.overloaded != 0;
+            }
+        }
+    }
+
+    fn install_synced(
+        &self,
+        table: &mut Table,
+        _now: rvs_core::Millis,
+        entries: &[SyncEntry],
+    ) -> Vec<std::result::Result<SyncInstall, SyncSkip>> {
+        let st = self.inner.state();
+        let now = self.inner.now_ns();
+        let (results, installed) = crate::connsync::install(&self.inner.dir, &st, table, entries);
+        drop(st);
+        let due: Vec<_> = installed
+            .iter()
+            .map(|r| {
+                let template = r.flags & abi::RVS_CF_TEMPLATE != 0;
+                (
+                    r.family,
+                    r.key,
+                    template,
+                    now + r.timeout_s as u64 * 1_000_000_000,
+                )
+            })
+            .collect();
+        self.inner.track_installed(&due);
+        results
+    }
+
+    fn set_sync_sink(&self, sink: Option<SyncSink>) {
+        let mut reader = self.sync_reader.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = reader.take() {
+            if let Some(ring) = r.stop() {
+                self.inner.dir.return_sync_ring(ring);
+            }
+        }
+        if let Some(sink) = sink {
+            match self.inner.dir.take_sync_ring() {
+                Some(ring) => {
+                    *reader = Some(crate::connsync::Reader::start(
+                        self.inner.clone(),
+                        ring,
+                        sink,
+                    ))
+                }
+                None => {
+                    tracing::error!("xdp data plane: the sync ring is lost; no entries are sent")
+                }
             }
         }
     }

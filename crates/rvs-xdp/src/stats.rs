@@ -85,6 +85,9 @@ pub fn reason_name(code: i32) -> &'static str {
         abi::RVS_R_ICMP_SENT => "icmp_sent",
         abi::RVS_R_FWD_DISABLED => "fwd_disabled",
         abi::RVS_R_OVERSIZE => "oversize",
+        abi::RVS_R_MARTIAN => "martian_source",
+        abi::RVS_R_VLAN => "vlan",
+        abi::RVS_R_OTHER_HOST => "other_host",
         _ => "unknown",
     }
 }
@@ -96,6 +99,8 @@ pub fn reasons(dir: &Director) -> Result<Vec<(i32, u64, u64)>> {
     let stride = size_of::<abi::ReasonCount>().div_ceil(8) * 8;
     let mut out = Vec::new();
     for idx in 0..abi::RVS_REASON_COUNT {
+        // Pins adopted from an older build may have fewer codes: the rest count 0.
+        buf.fill(0);
         m.lookup(&idx.to_ne_bytes(), &mut buf, 0)
             .map_err(map_err("rvs_reasons"))?;
         let (mut p, mut b) = (0, 0);

@@ -165,6 +165,37 @@ impl RawMap {
         }
     }
 
+    /// Visits every (key, value) of a hash map, read in batches of `batch` into buffers
+    /// that are reused (no allocation per entry: a sweep of a million entries must not
+    /// cost a million allocations).
+    pub fn for_each(&self, batch: usize, mut f: impl FnMut(&[u8], &[u8])) -> io::Result<()> {
+        let (ks, vs) = (self.key_size, self.value_len());
+        let mut keys = vec![0u8; ks * batch];
+        let mut values = vec![0u8; vs * batch];
+        let mut token = vec![0u8; ks.max(8)];
+        let mut first = true;
+        loop {
+            let mut a = BatchAttr {
+                in_batch: if first { 0 } else { token.as_ptr() as u64 },
+                out_batch: token.as_mut_ptr() as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: batch as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            let r = bpf(BPF_MAP_LOOKUP_BATCH, &mut a);
+            for i in 0..a.count as usize {
+                f(&keys[i * ks..(i + 1) * ks], &values[i * vs..(i + 1) * vs]);
+            }
+            match r {
+                Ok(()) => first = false,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Every (key, value) of a hash map, read in batches (`BPF_MAP_LOOKUP_BATCH`), values
     /// copied under their spin lock when `elem_flags` has [`BPF_F_LOCK`].
     pub fn dump(&self, elem_flags: u64) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {

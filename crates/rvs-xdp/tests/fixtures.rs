@@ -1092,7 +1092,7 @@ fn malformed_and_foreign_packets_get_a_named_reason() {
                 &[(RVS_R_TRUNCATED, 1)],
             ),
             fx("arp", arp, XDP_PASS, Out::Same, &[(RVS_R_NOT_IP, 1)]),
-            fx("vlan tag", vlan, XDP_PASS, Out::Same, &[(RVS_R_NOT_IP, 1)]),
+            fx("vlan tag", vlan, XDP_PASS, Out::Same, &[(RVS_R_VLAN, 1)]),
             fx(
                 "first fragment to a vip",
                 mf,
@@ -1350,4 +1350,43 @@ fn full_connection_table_refuses_new_flows_and_keeps_the_old_ones() {
         (0, 4, 0, false),
         "the refused flow is not counted"
     );
+}
+
+/// A unicast frame for another host's MAC is left to the stack, which drops it (as the
+/// kernel drops PACKET_OTHERHOST frames before IPVS): on a segment where frames are
+/// flooded, a second director must not forward them too. Broadcast and multicast MACs and
+/// interfaces rvsd did not register are not checked.
+#[test]
+fn frames_for_another_mac_are_left_to_the_stack() {
+    let Some(mut rig) = rig("other-host") else {
+        return;
+    };
+    let t = rig.service(tcp("10.0.0.100", 80), "rr");
+    rig.dest(&t, "10.0.0.11", 80, Forward::Route, 1);
+    let syn = |cport: u16| client_frame("10.9.0.1", "10.0.0.100", &tcp_seg(cport, 80, SYN));
+    let other: Mac = [2, 0, 0, 0, 0, 0x99];
+    // not registered yet: forwarded whatever the MAC (the test rig attaches nothing)
+    let (v, _) = rig.run(&remac(&syn(40000), other, GW_MAC));
+    assert_eq!(v, XDP_TX);
+    rig.plane
+        .inner()
+        .state()
+        .set_interfaces(vec![(rig.if0, D0_MAC)]);
+    rig.sync();
+    let before = reason_map(&rig.reasons());
+    let f = remac(&syn(40001), other, GW_MAC);
+    let (v, out) = rig.run(&f);
+    assert_eq!((v, out), (XDP_PASS, f));
+    let after = reason_map(&rig.reasons());
+    let got = |c: i32| after.get(&c).copied().unwrap_or(0) - before.get(&c).copied().unwrap_or(0);
+    assert_eq!(got(RVS_R_OTHER_HOST), 1);
+    assert_eq!(got(RVS_R_FORWARDED), 0);
+    // its own MAC, and the broadcast MAC, are served
+    let (v, _) = rig.run(&syn(40002));
+    assert_eq!(v, XDP_TX);
+    let (v, _) = rig.run(&remac(&syn(40003), [0xff; 6], GW_MAC));
+    assert_eq!(v, XDP_TX);
+    // the other interface is not registered: not checked
+    let (v, _) = rig.run_on(&remac(&syn(40004), other, GW_MAC), rig.if1);
+    assert_ne!(v, XDP_PASS);
 }

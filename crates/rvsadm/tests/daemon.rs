@@ -40,12 +40,29 @@ impl Daemon {
         Self::start_with(&[])
     }
 
+    /// An rvsd run inside a network namespace (`ip netns exec`).
+    fn start_in(ns: &str) -> Daemon {
+        Self::start_cmd(
+            {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(rvsd_binary());
+                c
+            },
+            "none",
+            &[],
+        )
+    }
+
     fn start_with(extra: &[&str]) -> Daemon {
         Self::start_on("none", extra)
     }
 
     /// An rvsd with the data plane `plane`.
     fn start_on(plane: &str, extra: &[&str]) -> Daemon {
+        Self::start_cmd(Command::new(rvsd_binary()), plane, extra)
+    }
+
+    fn start_cmd(mut cmd: Command, plane: &str, extra: &[&str]) -> Daemon {
         let dir = std::env::temp_dir().join(format!(
             "rvsadm-daemon-test-{}-{}",
             std::process::id(),
@@ -54,7 +71,7 @@ impl Daemon {
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("rvsd.sock");
         let log = std::fs::File::create(dir.join("rvsd.log")).unwrap();
-        let child = Command::new(rvsd_binary())
+        let child = cmd
             .arg("--socket")
             .arg(&socket)
             .args(["--dataplane", plane])
@@ -476,8 +493,40 @@ fn set_and_list_timeouts() {
 }
 
 #[test]
-fn sync_daemons() {
+fn sync_daemon_on_an_interface_that_does_not_exist_is_refused_as_the_kernel_does() {
     let d = Daemon::start();
+    d.refused(
+        &[
+            "--start-daemon",
+            "master",
+            "--mcast-interface",
+            "rvsnosuch0",
+        ],
+        255,
+        "No such device",
+    );
+    assert_eq!(d.out(&["-L", "--daemon"]), "");
+}
+
+#[test]
+fn sync_daemons() {
+    // eth0 (ipvsadm's default interface) and eth1 exist in a namespace of this test
+    if !rvs_testkit::require_root("sync daemons need interfaces") {
+        return;
+    }
+    let mut lab = rvs_testkit::netns::Lab::new();
+    let ns = lab.add_ns("sync").expect("namespace");
+    lab.exec(
+        "sync",
+        &[
+            "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+        ],
+    )
+    .unwrap();
+    for i in ["eth0", "eth1"] {
+        lab.exec("sync", &["ip", "link", "set", i, "up"]).unwrap();
+    }
+    let d = Daemon::start_in(&ns);
     assert_eq!(d.out(&["-L", "--daemon"]), "");
     d.ok(&["--start-daemon", "master", "--syncid", "5"]);
     assert_eq!(
@@ -565,4 +614,45 @@ fn rvsd_restore_file_serves_the_rules() {
     assert_eq!(got, want);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sysctls_are_shown_and_set_at_run_time() {
+    let d = Daemon::start();
+    let all = d.out(&["--sysctl", "all"]);
+    assert!(
+        all.contains("net.ipv4.vs.sync_threshold = 3\t50\n"),
+        "{all}"
+    );
+    assert!(all.contains("net.ipv4.vs.sloppy_tcp = 0\n"), "{all}");
+    d.ok(&["--sysctl", "net.ipv4.vs.sloppy_tcp=1"]);
+    d.ok(&["--sysctl", "sync_threshold=5 100"]);
+    assert_eq!(
+        d.out(&["--sysctl", "sloppy_tcp"]),
+        "net.ipv4.vs.sloppy_tcp = 1\n"
+    );
+    assert_eq!(
+        d.out(&["--sysctl", "sync_threshold"]),
+        "net.ipv4.vs.sync_threshold = 5\t100\n"
+    );
+    // refused as the kernel refuses it, nothing changed
+    for (args, why) in [
+        (
+            "sync_threshold=100 100",
+            "the threshold must be below the period",
+        ),
+        ("secure_tcp=7", "secure_tcp: 7 is not 0 to 3"),
+        ("no_such=1", "no sysctl \"no_such\""),
+    ] {
+        let (code, out, err) = d.run(&["--sysctl", args], "");
+        assert_eq!((code, out.as_str()), (255, ""), "{args}");
+        assert!(
+            err.starts_with(&format!("setting net.ipv4.vs.{args}: ")) && err.contains(why),
+            "{args}: {err}"
+        );
+    }
+    assert_eq!(
+        d.out(&["--sysctl", "sync_threshold"]),
+        "net.ipv4.vs.sync_threshold = 5\t100\n"
+    );
 }

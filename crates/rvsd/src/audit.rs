@@ -78,6 +78,7 @@ pub fn change(c: &Change) -> String {
             "--stop-daemon {}",
             if *master { "master" } else { "backup" }
         ),
+        Change::SetSysctl { name, value } => format!("--sysctl {name}={value}"),
     }
 }
 
@@ -93,6 +94,7 @@ pub fn describe(req: &Request) -> String {
         Request::GetTimeouts => "-L --timeout".into(),
         Request::ListDaemons => "-L --daemon".into(),
         Request::Status => "--status".into(),
+        Request::Sysctls => "--sysctl".into(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! one writer: lock the table, let the data plane admit it ([`DataPlane::admit`]), apply
 //! it, bring the data plane in line, report the errno the kernel would.
 
+use crate::sync::SyncControl;
 use rvs_api::{ApiError, CheckerStatus, Reply, Request, StatusReply, TimeoutsReply};
 use rvs_core::{Change, Errno, Millis, Table, TableError};
 use rvs_dataplane::{DataPlane, Refusal, Shared};
@@ -15,7 +16,9 @@ pub const HOUSEKEEPING_MS: u64 = 1000;
 
 pub struct Daemon {
     shared: Arc<Shared>,
-    plane: Box<dyn DataPlane>,
+    plane: Arc<dyn DataPlane>,
+    /// The connection-sync daemons.
+    sync: SyncControl,
     /// Health checker states for `Status` (set once keepalived.conf checkers run).
     checkers: OnceLock<CheckerSource>,
     /// More `Status` facts (VRRP), after the data plane's.
@@ -62,15 +65,31 @@ impl From<ChangeError> for ApiError {
 struct Writer<'a> {
     table: MutexGuard<'a, Table>,
     plane: &'a dyn DataPlane,
+    sync: &'a SyncControl,
     /// A change was applied: the data plane must follow.
     changed: bool,
 }
 
 impl Writer<'_> {
-    /// The plane admits the change, the table applies it.
+    /// The plane admits the change, the table applies it; the sync daemons start or stop
+    /// for real before the table records them.
     fn apply(&mut self, c: &Change) -> Result<(), ChangeError> {
-        self.plane.admit(c)?;
-        self.table.apply(c)?;
+        match c {
+            Change::StartDaemon(cfg) => {
+                self.sync.start(&mut self.table, self.plane, cfg.clone())?
+            }
+            Change::StopDaemon { master } => {
+                self.sync.stop(&mut self.table, self.plane, *master)?
+            }
+            Change::SetSysctl { .. } => {
+                self.table.apply(c)?;
+                self.sync.params_changed(&self.table);
+            }
+            _ => {
+                self.plane.admit(c)?;
+                self.table.apply(c)?;
+            }
+        }
         self.changed = true;
         Ok(())
     }
@@ -86,7 +105,9 @@ fn error(errno: Errno, message: &str) -> Reply {
 
 impl Daemon {
     pub fn new(shared: Arc<Shared>, plane: Box<dyn DataPlane>) -> Daemon {
+        let plane: Arc<dyn DataPlane> = Arc::from(plane);
         let d = Daemon {
+            sync: SyncControl::new(shared.clone(), plane.clone()),
             shared,
             plane,
             checkers: OnceLock::new(),
@@ -172,6 +193,7 @@ impl Daemon {
         let mut w = Writer {
             table: self.table(),
             plane: &*self.plane,
+            sync: &self.sync,
             changed: false,
         };
         let r = f(&mut w);
@@ -216,6 +238,7 @@ impl Daemon {
                 Reply::Timeouts(TimeoutsReply { tcp, tcpfin, udp })
             }
             Request::ListDaemons => Reply::Daemons(t.daemons().to_vec()),
+            Request::Sysctls => Reply::Sysctls(t.sysctls()),
             Request::Status => Reply::Status(StatusReply {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 dataplane: self.plane.name().to_string(),
@@ -226,6 +249,7 @@ impl Daemon {
                         rvs_api::PROTOCOL_VERSION.to_string(),
                     )];
                     f.extend(self.plane.facts());
+                    f.extend(self.sync.facts(&*self.plane, t));
                     f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
                     f
                 },
@@ -245,6 +269,17 @@ impl Daemon {
     /// One rate-estimator step; run every 2 s.
     pub fn estimate(&self) {
         self.table().estimate();
+    }
+
+    /// Hands the table model's sync entries to the master; run every
+    /// [`crate::sync::DRAIN_MS`].
+    pub fn sync_drain(&self) {
+        self.sync.drain(&self.shared);
+    }
+
+    /// The connection-sync daemons.
+    pub fn sync(&self) -> &SyncControl {
+        &self.sync
     }
 }
 

@@ -28,15 +28,13 @@ pub mod exit {
 /// How long omega shutdown scripts may run.
 const STOP_SCRIPTS: Duration = Duration::from_secs(1);
 
+/// How long reading a configuration may take before it is given up. The lexer's bounds
+/// (`rvs_keepalived::Limits`) already end any file in far less; this covers what they
+/// cannot see (a hung network file system, a glob walking a huge tree).
+const LOAD_DEADLINE: Duration = Duration::from_secs(30);
+
 /// `-i ID`: the configuration id for `@id` lines (default: the short host name).
 pub static CONFIG_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn options() -> LoadOptions {
-    LoadOptions {
-        config_id: CONFIG_ID.get().cloned().or_else(short_hostname),
-        instance: None,
-    }
-}
 
 /// Which halves of keepalived run (`-P`: VRRP only, `-C`: checkers only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +49,14 @@ impl Default for Subsystems {
             vrrp: true,
             checkers: true,
         }
+    }
+}
+
+fn options() -> LoadOptions {
+    LoadOptions {
+        config_id: CONFIG_ID.get().cloned().or_else(short_hostname),
+        instance: None,
+        ..LoadOptions::default()
     }
 }
 
@@ -75,6 +81,53 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
         tracing::warn!("{d}");
     }
     Ok(cfg)
+}
+
+/// Why a bounded load gave nothing to apply.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("reading took longer than {} s: given up", .0.as_secs())]
+    Deadline(Duration),
+    #[error("the previous reload is still reading the configuration")]
+    Busy,
+    #[error("the reading thread failed: {0}")]
+    Thread(String),
+}
+
+/// Reads a configuration off the async runtime, on a thread of its own, and waits for
+/// it at most `deadline`. A thread past its deadline is left to finish on its own (a
+/// detached thread does not hold up the process's exit, a blocking task of the runtime
+/// would); `busy` refuses a second one meanwhile, so signals cannot pile threads up.
+pub async fn load_bounded(
+    path: &Path,
+    busy: &Arc<std::sync::atomic::AtomicBool>,
+    deadline: Duration,
+    loader: fn(&Path) -> Result<Config, LoadError>,
+) -> Result<Config, ReadError> {
+    use std::sync::atomic::Ordering;
+    if busy.swap(true, Ordering::AcqRel) {
+        return Err(ReadError::Busy);
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (p, b) = (path.to_path_buf(), busy.clone());
+    let spawned = std::thread::Builder::new()
+        .name("rvsd-config".into())
+        .spawn(move || {
+            let r = loader(&p);
+            b.store(false, Ordering::Release);
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        busy.store(false, Ordering::Release);
+        return Err(ReadError::Thread(e.to_string()));
+    }
+    match tokio::time::timeout(deadline, rx).await {
+        Ok(Ok(r)) => Ok(r?),
+        Ok(Err(_)) => Err(ReadError::Thread("it ended without an answer".into())),
+        Err(_) => Err(ReadError::Deadline(deadline)),
+    }
 }
 
 /// `rvsd -t`: prints every diagnostic (`file:line:col`) to stderr and returns the exit
@@ -110,6 +163,8 @@ pub fn config_test(path: Option<&Path>) -> u8 {
 /// A running keepalived configuration.
 pub struct Keepalived {
     path: PathBuf,
+    /// A thread is reading the file.
+    reading: Arc<std::sync::atomic::AtomicBool>,
     daemon: Arc<Daemon>,
     /// The configuration in force (dumps, `-d`, the services it owns).
     config: Config,
@@ -117,6 +172,9 @@ pub struct Keepalived {
     health: Option<HealthChecks>,
     /// The `vrrp_instance`s ([`crate::vrrp`]); none with `-C`.
     vrrp: Option<crate::vrrp::Vrrp>,
+    /// `lvs_sync_daemon` ([`crate::lvs_sync`]): driven by VRRP, as in keepalived's VRRP
+    /// process; none with `-C`.
+    lvs_sync: Option<crate::lvs_sync::LvsSync>,
 }
 
 impl Keepalived {
@@ -125,7 +183,10 @@ impl Keepalived {
     /// cannot serve refuses the file, as a configuration error does.
     pub async fn start(path: &Path, daemon: Arc<Daemon>, run: Subsystems) -> Result<Keepalived> {
         let refused = |e: LoadError| anyhow::anyhow!("{}:\n{e}", path.display());
-        let config = load(path).map_err(refused)?;
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let config = load_bounded(path, &reading, LOAD_DEADLINE, load)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
         let health = if run.checkers {
             Some(
                 HealthChecks::start(&config, daemon.clone(), Options::default())
@@ -146,21 +207,29 @@ impl Keepalived {
             vrrp_instances = if run.vrrp { config.vrrp_instances.len() } else { 0 },
             "keepalived configuration loaded"
         );
-        let vrrp = if run.vrrp {
-            Some(crate::vrrp::Vrrp::start(&config, &daemon).await)
+        let (vrrp, lvs_sync) = if run.vrrp {
+            let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
+            let lvs_sync = crate::lvs_sync::LvsSync::start(
+                daemon.clone(),
+                crate::lvs_sync::plan(&config),
+                vrrp.states(),
+            );
+            (Some(vrrp), Some(lvs_sync))
         } else {
             tracing::info!(
                 "-C: checkers only, the VRRP instances of {} do not run",
                 path.display()
             );
-            None
+            (None, None)
         };
         Ok(Keepalived {
             path: path.to_path_buf(),
+            reading,
             daemon,
             config,
             health,
             vrrp,
+            lvs_sync,
         })
     }
 
@@ -186,14 +255,16 @@ impl Keepalived {
 
     /// SIGHUP: reads the file again and applies the difference (the pool's reload diff,
     /// `rvs_keepalived::pool`). A file with errors, or with a virtual server the data
-    /// plane cannot serve, is refused whole; the running configuration stays.
+    /// plane cannot serve, is refused whole; the running configuration stays. The file is
+    /// read off the runtime within a deadline ([`load_bounded`]), so the daemon keeps
+    /// serving meanwhile and the caller can drop this future on SIGTERM.
     pub async fn reload(&mut self) {
-        let refused = |e: LoadError| {
+        let refused = |e: &dyn std::fmt::Display| {
             tracing::error!(file = %self.path.display(), "reload refused, keeping the running configuration:\n{e}");
         };
-        let cfg = match load(&self.path) {
+        let cfg = match load_bounded(&self.path, &self.reading, LOAD_DEADLINE, load).await {
             Ok(c) => c,
-            Err(e) => return refused(e),
+            Err(e) => return refused(&e),
         };
         tracing::info!(
             virtual_servers = cfg.virtual_servers.len(),
@@ -202,11 +273,12 @@ impl Keepalived {
         );
         if let Some(h) = &mut self.health {
             if let Err(e) = h.reload(&cfg, self.daemon.plane()).await {
-                return refused(e);
+                return refused(&e);
             }
         }
-        if let Some(v) = &mut self.vrrp {
+        if let (Some(v), Some(s)) = (&mut self.vrrp, &mut self.lvs_sync) {
             v.reload(&cfg).await;
+            s.apply(crate::lvs_sync::plan(&cfg), v.states());
         }
         self.config = cfg;
     }
@@ -218,6 +290,9 @@ impl Keepalived {
         // services still answer.
         if let Some(v) = self.vrrp {
             v.stop().await;
+        }
+        if let Some(s) = self.lvs_sync {
+            s.stop();
         }
         if let Some(h) = self.health {
             h.stop(STOP_SCRIPTS).await;
@@ -286,6 +361,37 @@ mod tests {
 
     /// A real server the data plane cannot serve refuses the file at start with its
     /// place, nothing applied; a reload to such a file keeps the running configuration.
+    fn slow_loader(_: &Path) -> Result<Config, LoadError> {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(Config::default())
+    }
+
+    #[tokio::test]
+    async fn a_load_past_its_deadline_is_given_up_and_a_second_one_refused_meanwhile() {
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let p = Path::new("/nonexistent.conf");
+        let t = std::time::Instant::now();
+        let r = load_bounded(p, &busy, Duration::from_millis(100), slow_loader).await;
+        assert!(matches!(r, Err(ReadError::Deadline(_))), "{r:?}");
+        assert!(t.elapsed() < Duration::from_millis(1000));
+        let r = load_bounded(p, &busy, Duration::from_secs(5), slow_loader).await;
+        assert!(matches!(r, Err(ReadError::Busy)), "{r:?}");
+        // Once the late thread is done, loads are taken again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while busy.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let r = load_bounded(p, &busy, Duration::from_secs(5), load).await;
+        assert!(
+            matches!(r, Err(ReadError::Load(LoadError::NotFound { .. }))),
+            "{r:?}"
+        );
+    }
+
     #[tokio::test]
     async fn what_the_plane_cannot_serve_refuses_the_file_with_its_place() {
         let dir = tempfile::tempdir().unwrap();

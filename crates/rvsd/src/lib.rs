@@ -16,7 +16,9 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod pidfile;
+pub mod privileges;
 pub mod restore;
 pub mod state_file;
+pub mod sync;
 
 pub use daemon::Daemon;

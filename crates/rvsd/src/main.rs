@@ -14,6 +14,7 @@ use std::time::Duration;
 mod dumps;
 mod kaargs;
 mod keepalived;
+mod lvs_sync;
 mod process;
 mod signals;
 mod vrrp;
@@ -165,6 +166,12 @@ fn apply_sysctl(table: &mut Table, kv: &str) -> Result<()> {
     let (name, value) = kv
         .split_once('=')
         .with_context(|| format!("--sysctl {kv}: expected NAME=VALUE"))?;
+    if name.trim().starts_with("sync_") {
+        return table
+            .sync_params_mut()
+            .set(name.trim(), value)
+            .with_context(|| format!("--sysctl {kv}"));
+    }
     let v: u32 = value
         .trim()
         .parse()
@@ -180,6 +187,20 @@ fn apply_sysctl(table: &mut Table, kv: &str) -> Result<()> {
         other => bail!("--sysctl {kv}: unknown or out-of-range setting {other:?}"),
     }
     Ok(())
+}
+
+/// Free memory in 4 KiB pages (`/proc/meminfo` MemFree).
+fn free_pages() -> Option<u64> {
+    let m = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("MemFree:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 4)
 }
 
 fn cpus() -> usize {
@@ -340,6 +361,10 @@ fn main() -> std::process::ExitCode {
 
 fn start(args: Args, ready: &mut process::Readiness) -> Result<()> {
     let mut table = Table::new();
+    if let Some(free) = free_pages() {
+        // the kernel's default: free pages / 32 (when its netns starts)
+        table.sync_params_mut().qlen_max = (free / 32).max(1);
+    }
     for kv in &args.sysctls {
         apply_sysctl(&mut table, kv)?;
     }
@@ -419,8 +444,10 @@ fn dump(dir: &std::path::Path, files: &[(&str, String)]) {
 }
 
 async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result<()> {
-    let listener = control::bind(&args.socket)?;
+    // Before the socket exists (what callers wait for): a signal during the start is
+    // handled by the loop below instead of killing rvsd half set up.
     let mut sigs = signals::Signals::install().context("installing signal handlers")?;
+    let listener = control::bind(&args.socket)?;
     rvsd::notify::spawn_watchdog();
     let release = rvsd::features::kernel_release();
     if let Some(why) = rvsd::features::xdp_unavailable(&release) {
@@ -498,10 +525,12 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
                 tokio::time::interval(Duration::from_millis(rvsd::daemon::HOUSEKEEPING_MS));
             let mut est =
                 tokio::time::interval(Duration::from_millis(rvs_core::stats::ESTIMATOR_PERIOD_MS));
+            let mut sync = tokio::time::interval(Duration::from_millis(rvsd::sync::DRAIN_MS));
             loop {
                 tokio::select! {
                     _ = house.tick() => d.housekeeping(),
                     _ = est.tick() => d.estimate(),
+                    _ = sync.tick() => d.sync_drain(),
                 }
             }
         })
@@ -589,6 +618,12 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
         config = %config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
         "rvsd ready"
     );
+    // Setup is done: keep only what the planes need from here on.
+    rvsd::privileges::drop_after_start(rvsd::privileges::Uses::of(
+        daemon.plane().name(),
+        ka.is_some(),
+    ));
+
     rvsd::notify::ready(&status_line(&daemon));
     ready.ready();
 
@@ -598,7 +633,11 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
             signals::Event::Reload => {
                 rvsd::notify::reloading();
                 match ka.as_mut() {
-                    Some(k) => k.reload().await,
+                    // A reload gives way to a shutdown signal (nothing half-read is applied).
+                    Some(k) => tokio::select! {
+                        _ = k.reload() => {}
+                        sig = sigs.stop() => break tracing::info!("{sig} during a reload: shutting down"),
+                    },
                     None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
                 }
                 if let Some(w) = &writer {

@@ -120,6 +120,14 @@ impl Signals {
         Ok(s)
     }
 
+    /// Waits for SIGTERM or SIGINT only (a reload in progress gives way to them).
+    pub async fn stop(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+
     pub async fn next(&mut self) -> Event {
         tokio::select! {
             _ = self.term.recv() => Event::Stop("SIGTERM"),

@@ -72,6 +72,11 @@ impl Vrrp {
             .unwrap_or_default()
     }
 
+    /// Every instance's state, as it changes (none without instances).
+    pub fn states(&self) -> Option<tokio::sync::watch::Receiver<rvs_vrrp::InstanceStates>> {
+        self.router.as_ref().map(|r| r.states())
+    }
+
     /// SIGHUP with a new, valid configuration.
     pub async fn reload(&mut self, cfg: &Config) {
         self.apply(cfg).await;

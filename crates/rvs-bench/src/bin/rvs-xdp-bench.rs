@@ -7,6 +7,8 @@
 //!   as forwarded and as an inbound packet of the flow's server). Baselines from the same
 //!   run: an XDP program that only returns XDP_PASS, and the director on a packet for no
 //!   VIP (parse and lookups, then PASS).
+//! * Connection sync: the fast path without and with a sync master (plain and persistent
+//!   services), the ring's entries handed over and lost.
 //! * Connection table: 1M flows inserted through the program (DR, then NAT), every one
 //!   still there afterwards (and the table full only at its capacity), memory as the
 //!   kernel accounts it (fdinfo `memlock`).
@@ -253,6 +255,79 @@ fn fast_path(ifindex: u32, repeat: u32, runs: usize) -> Result<FastPath> {
     })
 }
 
+/// The fast path with connection sync off and on, for a plain and a persistent service.
+struct SyncCost {
+    plain_off: Vec<f64>,
+    plain_on: Vec<f64>,
+    persistent_off: Vec<f64>,
+    persistent_on: Vec<f64>,
+    /// Entries the packet path put in the ring, entries the reader handed over, lost.
+    events: u64,
+    handed: u64,
+    lost: u64,
+}
+
+fn sync_cost(ifindex: u32, repeat: u32, runs: usize) -> Result<SyncCost> {
+    use rvs_core::{Netmask, SyncScope};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mut d = director("sync", 65536)?;
+    d.service(Protocol::Tcp, 80, "10.0.0.11", Forward::Route)?;
+    let key = ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: "10.0.0.100".parse()?,
+        port: 81,
+    };
+    let mut cfg = ServiceConfig::new(key).with_scheduler("rr");
+    cfg.persistence = Some(300);
+    cfg.netmask = Netmask(24);
+    d.table.add_service(cfg)?;
+    d.table.add_dest(
+        &key,
+        DestConfig::new("10.0.0.11".parse()?, 81).with_forward(Forward::Route),
+    )?;
+    d.plane.sync(&d.table);
+    let (c, vip) = (Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 0, 0, 100));
+    let dir = d.plane.director();
+    for port in [80, 81] {
+        let (v, _) = dir.run_xdp(&frame(c, 40000, vip, port, 6, 0x02), ifindex)?;
+        if v != 3 {
+            bail!("the SYN to port {port} was not forwarded (verdict {v})");
+        }
+    }
+    let plain = frame(c, 40000, vip, 80, 6, 0x10);
+    let persistent = frame(c, 40000, vip, 81, 6, 0x10);
+    let prog = director_prog(&d)?;
+    let plain_off = time_runs(prog, &plain, ifindex, repeat, runs)?;
+    let persistent_off = time_runs(prog, &persistent, ifindex, repeat, runs)?;
+    // a master: the plane offers, a reader drains the ring into a counting sink
+    let handed = Arc::new(AtomicU64::new(0));
+    let h = handed.clone();
+    d.table.set_sync_master(Some(SyncScope::All));
+    d.plane.sync(&d.table);
+    d.plane
+        .set_sync_sink(Some(Arc::new(move |es: &[rvs_core::SyncEntry]| {
+            h.fetch_add(es.len() as u64, Ordering::Relaxed);
+        })));
+    let prog = director_prog(&d)?;
+    let plain_on = time_runs(prog, &plain, ifindex, repeat, runs)?;
+    let persistent_on = time_runs(prog, &persistent, ifindex, repeat, runs)?;
+    let (events, lost) = rvs_xdp::connsync::ring_counts(d.plane.director())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handed.load(Ordering::Relaxed) < events && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    d.plane.set_sync_sink(None);
+    Ok(SyncCost {
+        plain_off,
+        plain_on,
+        persistent_off,
+        persistent_on,
+        events,
+        handed: handed.load(Ordering::Relaxed),
+        lost,
+    })
+}
+
 fn director_prog(d: &Director) -> Result<&Xdp> {
     Ok(d.plane.director().xdp_program()?)
 }
@@ -379,6 +454,8 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
+    eprintln!("connection sync on the fast path: {runs} runs of {repeat} repeats");
+    let mut sc = sync_cost(ifindex, repeat, runs)?;
     let flows = if quick { 100_000 } else { 1_000_000 };
     eprintln!("connection table: {flows} DR flows");
     let dr = capacity(
@@ -452,6 +529,22 @@ fn main() -> Result<()> {
     )?;
     writeln!(md, "\nProof of path: over the DR runs the `forwarded` counter rose by {} and the server's inbound packets by {} (= runs × repeats = {}).", fp.forwarded, fp.inpkts, runs as u64 * fp.repeat as u64)?;
     writeln!(md, "Target ≤ 80 ns: **{}**; Katran's tester reports 101–119 ns for its established-flow path.\n", if m_dr <= 80.0 { "met" } else { "missed" })?;
+    writeln!(md, "## Connection sync on the fast path\n")?;
+    writeln!(md, "The same established DR flow (TCP ACK), without and with a sync master (the packet path counts each entry's packets and offers it on the kernel's rule: the 3rd packet, then every 50th, and state changes at once; a persistent connection's template goes with it); a reader thread drains the ring meanwhile. Median of {runs} runs of {} repeats, same run as above.\n", fp.repeat)?;
+    writeln!(md, "| service | sync off (ns) | sync master (ns) | ratio |")?;
+    writeln!(md, "|---|---|---|---|")?;
+    for (what, off, on) in [
+        ("rr, not persistent", &mut sc.plain_off, &mut sc.plain_on),
+        (
+            "rr, persistent (its template offered with it)",
+            &mut sc.persistent_off,
+            &mut sc.persistent_on,
+        ),
+    ] {
+        let (a, b) = (median(off), median(on));
+        writeln!(md, "| {what} | {a:.1} | {b:.1} | {:.2}× |", b / a)?;
+    }
+    writeln!(md, "\nEntries put in the ring: {}; handed to the master by the reader: {}; lost (ring full): {}.\n", sc.events, sc.handed, sc.lost)?;
     writeln!(md, "## Connection table\n")?;
     writeln!(md, "| flows inserted through the program | insert time | entries present | counted on the server | table (rvs_conns4) | NAT reply index (rvs_out4) | total |")?;
     writeln!(md, "|---|---|---|---|---|---|---|")?;

@@ -87,6 +87,7 @@ Daemon Options:
 const RVS_EXTENSIONS: &str = r#"rvs extensions (not in ipvsadm):
   --status                            show rvsd's state: data plane, health checkers
   --json                              JSON output for --list and --status
+  --sysctl name=value|name|all        set or show a net.ipv4.vs.* sysctl
   --socket path                       rvsd control socket (default: $RVS_SOCKET,
                                       else /run/rvs/rvsd.sock)
 "#;

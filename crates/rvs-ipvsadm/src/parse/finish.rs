@@ -175,6 +175,16 @@ impl State {
             Cmd::Status => Command::Status {
                 json: self.format.json,
             },
+            Cmd::Sysctl => match self.sysctl.split_once('=') {
+                Some((name, value)) => Command::Change(Change::SetSysctl {
+                    name: name.trim().to_string(),
+                    value: value.trim().to_string(),
+                }),
+                None if self.sysctl == "all" => Command::Sysctl { name: None },
+                None => Command::Sysctl {
+                    name: Some(self.sysctl.clone()),
+                },
+            },
         })
     }
 }

@@ -98,6 +98,9 @@ impl Parser<'_> {
                     let Some(cmd) = other.command() else {
                         return Err(CliError::TryHelp);
                     };
+                    if cmd == Cmd::Sysctl {
+                        self.st.sysctl = value.clone().unwrap_or_default();
+                    }
                     if matches!(cmd, Cmd::StartDaemon | Cmd::StopDaemon) {
                         self.st.daemon.master = match value.as_deref() {
                             Some("master") => true,

@@ -97,6 +97,8 @@ pub(super) struct State {
     pub(super) timeouts: [u32; 3],
     pub(super) format: Format,
     pub(super) socket: Option<PathBuf>,
+    /// `--sysctl`'s argument.
+    pub(super) sysctl: String,
 }
 
 impl State {
@@ -341,7 +343,8 @@ impl State {
             | Switch::Save
             | Switch::StartDaemon
             | Switch::StopDaemon
-            | Switch::Status => return Ok(false),
+            | Switch::Status
+            | Switch::Sysctl => return Ok(false),
         }
         Ok(true)
     }

@@ -23,6 +23,30 @@ enum Cmd {
         #[arg(long)]
         listen: SocketAddr,
     },
+    /// Accept TCP connections (or UDP datagrams with --udp) on ADDR and discard what
+    /// arrives (a real server for connection-table scenarios).
+    Sink {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        udp: bool,
+    },
+    /// Open a connection to ADDR (or a UDP flow with --udp), send one byte N times every
+    /// INTERVAL ms, then keep it open for HOLD ms (an established entry that stays).
+    Hold {
+        #[arg(long)]
+        target: SocketAddr,
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        #[arg(long, default_value_t = 5)]
+        packets: u32,
+        #[arg(long, default_value_t = 20)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        #[arg(long)]
+        udp: bool,
+    },
     /// Send N requests (new connection each) to ADDR and print which server answered.
     Load {
         #[arg(long)]
@@ -44,6 +68,15 @@ async fn main() -> Result<()> {
             rvs_testkit::http::serve(l, name).await;
             Ok(())
         }
+        Cmd::Sink { listen, udp } => sink(listen, udp),
+        Cmd::Hold {
+            target,
+            bind,
+            packets,
+            interval_ms,
+            hold_ms,
+            udp,
+        } => hold(target, bind, packets, interval_ms, hold_ms, udp),
         Cmd::Load {
             target,
             requests,
@@ -72,4 +105,73 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn sink(listen: SocketAddr, udp: bool) -> Result<()> {
+    use std::io::Read;
+    if udp {
+        let s = std::net::UdpSocket::bind(listen).with_context(|| format!("binding {listen}"))?;
+        let mut buf = [0u8; 2048];
+        loop {
+            s.recv_from(&mut buf)?;
+        }
+    }
+    let l = std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    for c in l.incoming() {
+        let Ok(mut c) = c else { continue };
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
+    Ok(())
+}
+
+fn hold(
+    target: SocketAddr,
+    bind: Option<SocketAddr>,
+    packets: u32,
+    interval_ms: u64,
+    hold_ms: u64,
+    udp: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let gap = std::time::Duration::from_millis(interval_ms);
+    if udp {
+        let any: SocketAddr = if target.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let s = std::net::UdpSocket::bind(bind.unwrap_or(any))?;
+        for _ in 0..packets {
+            s.send_to(b"x", target)?;
+            std::thread::sleep(gap);
+        }
+    } else {
+        let s = match bind {
+            Some(b) => {
+                let d = if b.is_ipv4() {
+                    socket2::Domain::IPV4
+                } else {
+                    socket2::Domain::IPV6
+                };
+                let s = socket2::Socket::new(d, socket2::Type::STREAM, None)?;
+                s.bind(&b.into())?;
+                s.connect(&target.into())
+                    .with_context(|| format!("connecting to {target}"))?;
+                std::net::TcpStream::from(s)
+            }
+            None => std::net::TcpStream::connect(target)
+                .with_context(|| format!("connecting to {target}"))?,
+        };
+        let mut s = s;
+        s.set_nodelay(true)?;
+        for _ in 0..packets {
+            s.write_all(b"x")?;
+            std::thread::sleep(gap);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+    }
+    Ok(())
 }

@@ -10,4 +10,4 @@ mod rx;
 mod scripts;
 pub mod sock;
 
-pub use runner::{Router, LINK_POLL};
+pub use runner::{InstanceStates, Router, LINK_POLL};

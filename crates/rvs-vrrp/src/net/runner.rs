@@ -53,8 +53,12 @@ enum Cmd {
 pub struct Router {
     cmd: mpsc::Sender<Cmd>,
     status: Arc<Mutex<Status>>,
+    states: watch::Receiver<InstanceStates>,
     task: JoinHandle<()>,
 }
+
+/// Every instance's state (`INIT`, `BACKUP`, `MASTER`, `FAULT`) by name.
+pub type InstanceStates = BTreeMap<String, &'static str>;
 
 impl Router {
     /// Starts the instances of `cfg` on the current tokio runtime.
@@ -67,6 +71,7 @@ impl Router {
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
         let (msg_tx, msg_rx) = mpsc::channel(1024);
         let (watch_tx, watch_rx) = watch::channel(Vec::new());
+        let (states_tx, states_rx) = watch::channel(InstanceStates::new());
         let poller = tokio::spawn(poll_links(nl.clone(), watch_rx, msg_tx.clone()));
         let frames = FrameSocket::open()
             .map_err(|e| tracing::error!("vrrp: no AF_PACKET socket, no gratuitous ARP/NA: {e}"))
@@ -85,6 +90,7 @@ impl Router {
             msg_tx,
             watch_tx,
             status: status.clone(),
+            states: states_tx,
             unattributed: DropCounters::default(),
             logged: HashMap::new(),
             tried: HashMap::new(),
@@ -96,6 +102,7 @@ impl Router {
         Ok(Router {
             cmd: cmd_tx,
             status,
+            states: states_rx,
             task,
         })
     }
@@ -108,6 +115,12 @@ impl Router {
     /// The live status (for a status source that outlives this handle's borrow).
     pub fn status_handle(&self) -> Arc<Mutex<Status>> {
         self.status.clone()
+    }
+
+    /// Every instance's state, updated at each transition (what keepalived's
+    /// `lvs_sync_daemon` follows).
+    pub fn states(&self) -> watch::Receiver<InstanceStates> {
+        self.states.clone()
     }
 
     /// SIGHUP: instances kept by name (same interface, VRID, family, version, mode) keep
@@ -159,6 +172,7 @@ pub(crate) struct Runner {
     pub(super) msg_tx: mpsc::Sender<Msg>,
     pub(super) watch_tx: watch::Sender<Vec<String>>,
     pub(super) status: Arc<Mutex<Status>>,
+    pub(super) states: watch::Sender<InstanceStates>,
     pub(super) unattributed: DropCounters,
     pub(super) logged: HashMap<(String, DropReason), (Instant, u64)>,
     /// The interface index a socket was last tried on.
@@ -374,6 +388,15 @@ impl Runner {
                 drops: n.drops,
             });
         }
+        let states: InstanceStates = instances
+            .iter()
+            .map(|i| (i.name.clone(), i.state))
+            .collect();
+        self.states.send_if_modified(|s| {
+            let changed = *s != states;
+            *s = states;
+            changed
+        });
         if let Ok(mut s) = self.status.lock() {
             *s = Status {
                 instances,

@@ -51,6 +51,8 @@ pub struct MapState {
     pushed: HashMap<ServiceKey, Pushed>,
     vips: HashSet<abi::VipKey>,
     config: Option<abi::Config>,
+    /// The interfaces attached to and their MACs (the other-host check).
+    ifaces: Vec<(u32, [u8; 6])>,
     warned: HashSet<String>,
     /// Service slots whose lblc/lblcr caches must be cleared (the slot was freed or the
     /// scheduler rebound): the garbage collector does it.
@@ -68,6 +70,12 @@ impl MapState {
             s.vips.insert(abi::VipKey::from_bytes(&k));
         }
         Ok(s)
+    }
+
+    /// The interfaces the director is attached to, with their MACs: unicast frames for
+    /// another MAC are left to the stack (`other_host`). Takes effect at the next sync.
+    pub fn set_interfaces(&mut self, ifaces: Vec<(u32, [u8; 6])>) {
+        self.ifaces = ifaces;
     }
 
     pub fn has_adopted(&self) -> bool {
@@ -190,7 +198,16 @@ pub fn reconcile(dir: &Director, st: &mut MapState, table: &Table) -> Result<usi
 }
 
 fn push_config(dir: &Director, st: &mut MapState, table: &Table) -> Result<usize> {
-    let c = config_of(table);
+    let mut c = config_of(table);
+    for (i, (index, mac)) in st
+        .ifaces
+        .iter()
+        .take(abi::RVS_MAX_IFACES as usize)
+        .enumerate()
+    {
+        c.if_index[i] = *index;
+        c.if_mac[i][..6].copy_from_slice(mac);
+    }
     if st.config.as_ref() == Some(&c) {
         return Ok(0);
     }
