@@ -9,6 +9,8 @@ RVS_APT_PACKAGES=(
   nginx                         # real servers in end-to-end tests
   keepalived                    # VRRP peer in interop tests
   curl procps psmisc iputils-ping  # test helpers
+  chromium chromium-driver      # the dashboard, tested in a headless browser
+  debootstrap                   # the Debian package, installed into a clean Debian root
   patchelf kmod ipvsadm         # kernel IPVS in user-mode Linux (the oracle)
 )
 
@@ -31,16 +33,30 @@ rvs_install_deps() {
   fi
   echo "rvs: installing $missing" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Installing a package must not start its service on the host (nginx, keepalived):
+  # the tests start their own in namespaces. A policy-rc.d that denies every action
+  # (exit 101) is what invoke-rc.d and deb-systemd-invoke ask; one the host already has
+  # is put back afterwards. Nothing that runs on the host is stopped or disabled.
+  local policy=${RVS_POLICY_RC_D:-/usr/sbin/policy-rc.d} saved=""
+  if [ -e "$policy" ]; then
+    saved=$(mktemp /tmp/rvs-policy-rc.d.XXXXXX)
+    cp -p "$policy" "$saved"
+  fi
+  printf '#!/bin/sh\n# rvs scripts/deps.sh: no service starts while test packages install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local rc=0
   # shellcheck disable=SC2086
   apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
     # shellcheck disable=SC2086
     apt-get install -y --no-install-recommends $missing >/dev/null
-  }
-  # keepalived and nginx must not run on the host: tests start their own in namespaces.
-  systemctl disable --now keepalived nginx >/dev/null 2>&1 || true
-  pkill -x keepalived 2>/dev/null || true
-  pkill -x nginx 2>/dev/null || true
+  } || rc=$?
+  if [ -n "$saved" ]; then
+    mv -f "$saved" "$policy"
+  else
+    rm -f "$policy"
+  fi
+  return "$rc"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

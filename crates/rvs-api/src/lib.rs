@@ -18,6 +18,12 @@ use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+/// The version of this protocol (docs/control-protocol.md). rvsd reports it as the
+/// `control.protocol` fact of [`Request::Status`]. Compatible additions (a new request, a
+/// new optional field) keep it; a change that breaks a client of the previous version
+/// raises it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// Where rvsd listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Environment variable overriding the socket path (both binaries).

@@ -62,6 +62,11 @@ enum TunAction {
 }
 
 fn main() -> Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(what) = rvs_docs::requested(&argv) {
+        use clap::CommandFactory;
+        return Ok(rvs_docs::generate(Args::command(), "8", what)?);
+    }
     let args = Args::parse();
     match args.cmd {
         Cmd::Dr {

@@ -512,9 +512,27 @@ impl Director {
                 how: "adopted",
             });
         }
+        let veth_reason = match mode {
+            AttachMode::Auto | AttachMode::Native => crate::ifkind::native_cannot_forward(iface),
+            AttachMode::Generic => None,
+        };
         let modes: &[(XdpMode, &'static str)] = match mode {
+            // native only where it forwards: a veth gets generic mode
+            AttachMode::Auto if veth_reason.is_some() => {
+                tracing::info!(
+                    iface,
+                    "--xdp-mode auto: generic mode, as {}; --xdp-mode native when the peer is ready for it",
+                    veth_reason.as_deref().unwrap_or_default()
+                );
+                &[(XdpMode::Skb, "generic")]
+            }
+            AttachMode::Native => {
+                if let Some(why) = &veth_reason {
+                    tracing::warn!(iface, "--xdp-mode native: {why}");
+                }
+                &[(XdpMode::Driver, "native")]
+            }
             AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
-            AttachMode::Native => &[(XdpMode::Driver, "native")],
             AttachMode::Generic => &[(XdpMode::Skb, "generic")],
         };
         let mut last = None;

@@ -386,6 +386,14 @@ impl Conn<'_> {
     }
 
     async fn run(&self, mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), FrameError> {
+        // who makes the changes, for the audit lines
+        let peer = stream
+            .peer_cred()
+            .map(|c| crate::audit::Peer {
+                uid: Some(c.uid()),
+                pid: c.pid(),
+            })
+            .unwrap_or_default();
         loop {
             set_phase(self.registry, self.id, Phase::Idle);
             let frame = match self.read_request(&mut stream).await {
@@ -407,15 +415,17 @@ impl Conn<'_> {
             let reply = match serde_json::from_slice::<Request>(&frame) {
                 Ok(req) => {
                     drop(frame);
-                    if req.is_mutation() {
-                        tracing::info!(?req, "control request");
-                    }
+                    let audit = req.is_mutation().then(|| req.clone());
                     let d = daemon.clone();
                     // Table work is CPU-bound and short; keep it off the reactor threads.
-                    match tokio::task::spawn_blocking(move || d.handle(req)).await {
+                    let reply = match tokio::task::spawn_blocking(move || d.handle(req)).await {
                         Ok(r) => r,
                         Err(e) => protocol_error(format!("internal error: {e}")),
+                    };
+                    if let Some(req) = audit {
+                        crate::audit::log(&req, &reply, peer);
                     }
+                    reply
                 }
                 Err(e) => protocol_error(format!("malformed request: {e}")),
             };

@@ -23,7 +23,12 @@ pub struct Daemon {
     checkers: OnceLock<CheckerSource>,
     /// More `Status` facts (VRRP), after the data plane's.
     facts: OnceLock<FactSource>,
+    /// Told after every change of the table (the state file).
+    on_change: OnceLock<ChangeHook>,
 }
+
+/// Called after a change of the table, with the table unlocked; must not block.
+pub type ChangeHook = Box<dyn Fn() + Send + Sync>;
 
 /// Gives extra `(name, value)` facts for `Status`; same locking rule as [`CheckerSource`].
 pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
@@ -107,6 +112,7 @@ impl Daemon {
             plane,
             checkers: OnceLock::new(),
             facts: OnceLock::new(),
+            on_change: OnceLock::new(),
         };
         {
             let t = d.table();
@@ -140,6 +146,18 @@ impl Daemon {
     /// Where `Status` gets extra facts from (VRRP state and counters).
     pub fn set_fact_source(&self, source: FactSource) {
         let _ = self.facts.set(source);
+    }
+
+    /// Who to tell after each change of the table (the state file writer).
+    pub fn set_change_hook(&self, hook: ChangeHook) {
+        let _ = self.on_change.set(hook);
+    }
+
+    /// The table was changed (by a request, a health checker, a reload).
+    pub fn changed(&self) {
+        if let Some(h) = self.on_change.get() {
+            h();
+        }
     }
 
     /// Serves one request: queries read the table, changes go through the writer; a batch
@@ -181,6 +199,8 @@ impl Daemon {
         let r = f(&mut w);
         if w.changed {
             self.plane.sync(&w.table);
+            drop(w);
+            self.changed();
         }
         r
     }
@@ -224,7 +244,11 @@ impl Daemon {
                 dataplane: self.plane.name().to_string(),
                 checkers: self.checkers.get().map(|f| f()).unwrap_or_default(),
                 facts: {
-                    let mut f = self.plane.facts();
+                    let mut f = vec![(
+                        "control.protocol".to_string(),
+                        rvs_api::PROTOCOL_VERSION.to_string(),
+                    )];
+                    f.extend(self.plane.facts());
                     f.extend(self.sync.facts(&*self.plane, t));
                     f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
                     f

@@ -33,9 +33,28 @@ const STOP_SCRIPTS: Duration = Duration::from_secs(1);
 /// cannot see (a hung network file system, a glob walking a huge tree).
 const LOAD_DEADLINE: Duration = Duration::from_secs(30);
 
+/// `-i ID`: the configuration id for `@id` lines (default: the short host name).
+pub static CONFIG_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Which halves of keepalived run (`-P`: VRRP only, `-C`: checkers only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subsystems {
+    pub vrrp: bool,
+    pub checkers: bool,
+}
+
+impl Default for Subsystems {
+    fn default() -> Self {
+        Subsystems {
+            vrrp: true,
+            checkers: true,
+        }
+    }
+}
+
 fn options() -> LoadOptions {
     LoadOptions {
-        config_id: short_hostname(),
+        config_id: CONFIG_ID.get().cloned().or_else(short_hostname),
         instance: None,
         ..LoadOptions::default()
     }
@@ -147,47 +166,91 @@ pub struct Keepalived {
     /// A thread is reading the file.
     reading: Arc<std::sync::atomic::AtomicBool>,
     daemon: Arc<Daemon>,
-    health: HealthChecks,
-    /// The `vrrp_instance`s ([`crate::vrrp`]).
-    vrrp: crate::vrrp::Vrrp,
-    /// `lvs_sync_daemon` ([`crate::lvs_sync`]).
-    lvs_sync: crate::lvs_sync::LvsSync,
+    /// The configuration in force (dumps, `-d`, the services it owns).
+    config: Config,
+    /// The virtual servers and their checkers (none with `-P`).
+    health: Option<HealthChecks>,
+    /// The `vrrp_instance`s ([`crate::vrrp`]); none with `-C`.
+    vrrp: Option<crate::vrrp::Vrrp>,
+    /// `lvs_sync_daemon` ([`crate::lvs_sync`]): driven by VRRP, as in keepalived's VRRP
+    /// process; none with `-C`.
+    lvs_sync: Option<crate::lvs_sync::LvsSync>,
 }
 
 impl Keepalived {
     /// Loads `path`, applies it to the daemon's table and starts the checkers; the
     /// daemon's `Status` reply lists them from then on. A virtual server the data plane
     /// cannot serve refuses the file, as a configuration error does.
-    pub async fn start(path: &Path, daemon: Arc<Daemon>) -> Result<Keepalived> {
+    pub async fn start(path: &Path, daemon: Arc<Daemon>, run: Subsystems) -> Result<Keepalived> {
         let refused = |e: LoadError| anyhow::anyhow!("{}:\n{e}", path.display());
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let config = load_bounded(path, &reading, LOAD_DEADLINE, load)
             .await
             .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
-        let health = HealthChecks::start(&config, daemon.clone(), Options::default())
-            .await
-            .map_err(refused)?;
+        let health = if run.checkers {
+            Some(
+                HealthChecks::start(&config, daemon.clone(), Options::default())
+                    .await
+                    .map_err(refused)?,
+            )
+        } else {
+            tracing::info!(
+                "-P: VRRP only, the virtual servers of {} are not loaded",
+                path.display()
+            );
+            None
+        };
         tracing::info!(
             file = %path.display(),
-            virtual_servers = config.virtual_servers.len(),
-            checkers = health.running(),
-            vrrp_instances = config.vrrp_instances.len(),
+            virtual_servers = if run.checkers { config.virtual_servers.len() } else { 0 },
+            checkers = health.as_ref().map_or(0, |h| h.running()),
+            vrrp_instances = if run.vrrp { config.vrrp_instances.len() } else { 0 },
             "keepalived configuration loaded"
         );
-        let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
-        let lvs_sync = crate::lvs_sync::LvsSync::start(
-            daemon.clone(),
-            crate::lvs_sync::plan(&config),
-            vrrp.states(),
-        );
+        let (vrrp, lvs_sync) = if run.vrrp {
+            let vrrp = crate::vrrp::Vrrp::start(&config, &daemon).await;
+            let lvs_sync = crate::lvs_sync::LvsSync::start(
+                daemon.clone(),
+                crate::lvs_sync::plan(&config),
+                vrrp.states(),
+            );
+            (Some(vrrp), Some(lvs_sync))
+        } else {
+            tracing::info!(
+                "-C: checkers only, the VRRP instances of {} do not run",
+                path.display()
+            );
+            (None, None)
+        };
         Ok(Keepalived {
             path: path.to_path_buf(),
             reading,
             daemon,
+            config,
             health,
             vrrp,
             lvs_sync,
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True when VRRP instances run.
+    pub fn runs_vrrp(&self) -> bool {
+        self.vrrp.as_ref().is_some_and(|v| v.running())
+    }
+
+    /// True when health checkers run.
+    pub fn runs_checkers(&self) -> bool {
+        self.health.is_some()
+    }
+
+    /// The state of the VRRP instances now.
+    pub fn vrrp_status(&self) -> rvs_vrrp::Status {
+        self.vrrp.as_ref().map(|v| v.status()).unwrap_or_default()
     }
 
     /// SIGHUP: reads the file again and applies the difference (the pool's reload diff,
@@ -208,12 +271,16 @@ impl Keepalived {
             "reloading {}",
             self.path.display()
         );
-        if let Err(e) = self.health.reload(&cfg, self.daemon.plane()).await {
-            return refused(&e);
+        if let Some(h) = &mut self.health {
+            if let Err(e) = h.reload(&cfg, self.daemon.plane()).await {
+                return refused(&e);
+            }
         }
-        self.vrrp.reload(&cfg).await;
-        self.lvs_sync
-            .apply(crate::lvs_sync::plan(&cfg), self.vrrp.states());
+        if let (Some(v), Some(s)) = (&mut self.vrrp, &mut self.lvs_sync) {
+            v.reload(&cfg).await;
+            s.apply(crate::lvs_sync::plan(&cfg), v.states());
+        }
+        self.config = cfg;
     }
 
     /// Stops VRRP (masters send priority 0), then the checkers (with `omega`:
@@ -221,9 +288,15 @@ impl Keepalived {
     pub async fn stop(self) {
         // VRRP first: a master's priority 0 lets the backup take over while our
         // services still answer.
-        self.vrrp.stop().await;
-        self.lvs_sync.stop();
-        self.health.stop(STOP_SCRIPTS).await;
+        if let Some(v) = self.vrrp {
+            v.stop().await;
+        }
+        if let Some(s) = self.lvs_sync {
+            s.stop();
+        }
+        if let Some(h) = self.health {
+            h.stop(STOP_SCRIPTS).await;
+        }
     }
 }
 
@@ -337,7 +410,7 @@ mod tests {
             },
         );
         let daemon = Arc::new(Daemon::new(shared, Box::new(proxy)));
-        let err = match Keepalived::start(&file, daemon.clone()).await {
+        let err = match Keepalived::start(&file, daemon.clone(), Subsystems::default()).await {
             Ok(_) => panic!("a DR real server on the proxy plane was accepted"),
             Err(e) => e.to_string(),
         };
@@ -351,7 +424,9 @@ mod tests {
         assert_eq!(daemon.table().num_services(), 0, "nothing applied");
 
         write(&file, &dr.replace("lb_kind DR", "lb_kind NAT"));
-        let mut ka = Keepalived::start(&file, daemon.clone()).await.unwrap();
+        let mut ka = Keepalived::start(&file, daemon.clone(), Subsystems::default())
+            .await
+            .unwrap();
         assert_eq!(weight(&daemon), Some(2));
         write(&file, &dr.replace("weight 2", "weight 7"));
         ka.reload().await;
@@ -371,7 +446,9 @@ mod tests {
             Arc::new(Shared::new(Table::new())),
             Box::new(NoDataPlane),
         ));
-        let mut ka = Keepalived::start(&file, daemon.clone()).await.unwrap();
+        let mut ka = Keepalived::start(&file, daemon.clone(), Subsystems::default())
+            .await
+            .unwrap();
         assert_eq!(weight(&daemon), Some(2));
         let Reply::Status(s) = daemon.handle(Request::Status) else {
             panic!()

@@ -7,11 +7,18 @@
 //! comes from the control socket, `--restore`, or keepalived.conf and its health checks
 //! ([`health`]).
 
+pub mod audit;
 pub mod control;
 pub mod daemon;
+pub mod features;
 pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
+pub mod pidfile;
 pub mod privileges;
 pub mod restore;
+pub mod state_file;
 pub mod sync;
 
 pub use daemon::Daemon;

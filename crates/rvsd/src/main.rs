@@ -10,10 +10,13 @@ use rvsd::Daemon;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
 
+mod dumps;
+mod kaargs;
 mod keepalived;
 mod lvs_sync;
+mod process;
+mod signals;
 mod vrrp;
 mod xdp_args;
 
@@ -31,8 +34,12 @@ enum Plane {
 
 /// rvs daemon: a Linux Virtual Server director.
 #[derive(Debug, Parser)]
-#[command(name = "rvsd", version, about)]
+#[command(name = "rvsd", version, about, disable_version_flag = true)]
 struct Args {
+    /// Print the version and exit (keepalived -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
+
     /// Control socket path.
     #[arg(long, env = "RVS_SOCKET", default_value = rvs_api::DEFAULT_SOCKET)]
     socket: PathBuf,
@@ -45,10 +52,22 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
 
-    /// keepalived.conf: its services, real servers and health checkers (keepalived `-f`);
-    /// SIGHUP reloads it.
+    /// keepalived.conf: its services, real servers, health checkers and VRRP instances
+    /// (keepalived `-f`); SIGHUP reloads it. Without -f, rvsd on the default control socket
+    /// reads /etc/keepalived/keepalived.conf when it exists, as keepalived does.
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     use_file: Option<PathBuf>,
+
+    /// Serve Prometheus metrics (/metrics) and the live dashboard (/) on ADDR; without a
+    /// value on 127.0.0.1:9652; `off` for none. Default: on 127.0.0.1:9652 for rvsd on the
+    /// default control socket (a busy port is then a warning), off otherwise.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9652")]
+    metrics: Option<String>,
+
+    /// The state file that keeps the table across restarts (`none`: no state file).
+    /// Default: beside the control socket (/run/rvs/rvsd.state).
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
 
     /// Check the keepalived.conf (`-f`, else /etc/keepalived/keepalived.conf) and exit:
     /// 0 valid, 4 unreadable, 5 invalid (keepalived `-t`).
@@ -79,7 +98,63 @@ struct Args {
 
     #[command(flatten)]
     xdp: xdp_args::XdpArgs,
+
+    #[command(flatten)]
+    ka: kaargs::KeepalivedArgs,
 }
+
+impl Args {
+    /// rvsd on the default control socket is the host's director: it gets the host's
+    /// defaults (keepalived.conf, PID file). Another socket makes a private instance that
+    /// uses only what its options say (tests, labs, a second director).
+    fn system_instance(&self) -> bool {
+        self.socket == std::path::Path::new(rvs_api::DEFAULT_SOCKET)
+    }
+
+    /// `-f`, else keepalived's default file for the host's director when it exists.
+    fn config_file(&self) -> Option<PathBuf> {
+        if let Some(f) = &self.use_file {
+            return Some(f.clone());
+        }
+        let default = std::path::Path::new(keepalived::DEFAULT_CONFIG);
+        (self.system_instance() && default.exists()).then(|| default.to_path_buf())
+    }
+
+    fn state_path(&self) -> Option<PathBuf> {
+        match &self.state_file {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => Some(rvsd::state_file::default_path(&self.socket)),
+        }
+    }
+
+    /// Where to serve metrics, and whether failing to is fatal (asked for) or a warning
+    /// (the host director's default).
+    fn metrics_addr(&self) -> Result<Option<(std::net::SocketAddr, bool)>> {
+        match self.metrics.as_deref() {
+            Some("off") | Some("none") => Ok(None),
+            Some(a) => {
+                let addr = a.parse().with_context(|| {
+                    format!("--metrics {a}: expected ADDRESS:PORT, e.g. 127.0.0.1:9652")
+                })?;
+                Ok(Some((addr, true)))
+            }
+            None if self.system_instance() => Ok(Some((rvsd::metrics::default_addr(), false))),
+            None => Ok(None),
+        }
+    }
+
+    /// `-p`, else /run/rvsd.pid for the host's director.
+    fn pid_file(&self) -> Option<PathBuf> {
+        self.ka.pid.clone().or_else(|| {
+            self.system_instance()
+                .then(|| PathBuf::from(DEFAULT_PID_FILE))
+        })
+    }
+}
+
+/// The PID file of the host's director (keepalived's is /run/keepalived.pid).
+const DEFAULT_PID_FILE: &str = "/run/rvsd.pid";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TransferArg {
@@ -151,9 +226,27 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
     match args.dataplane {
         Plane::None => Ok(Box::new(NoDataPlane)),
         Plane::Proxy => Ok(proxy()),
-        Plane::Auto => match args.xdp.unavailable() {
+        Plane::Auto => match rvsd::features::xdp_unavailable(&rvsd::features::kernel_release())
+            .or_else(|| args.xdp.unavailable())
+        {
             Some(why) => {
-                tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
+                // an interface that does not exist is a typo, not a reason to forward
+                // with another plane
+                if let Some(i) = args
+                    .xdp
+                    .interfaces
+                    .iter()
+                    .find(|i| rvs_xdp::loader::ifindex(i).is_none())
+                {
+                    bail!("--interface {i}: no such interface");
+                }
+                if args.xdp.interfaces.is_empty() {
+                    tracing::info!("dataplane auto: XDP not usable ({why}); using the proxy");
+                } else {
+                    tracing::warn!(
+                        "dataplane auto: XDP not usable ({why}); using the proxy plane instead"
+                    );
+                }
                 Ok(proxy())
             }
             None => match xdp_args::build(&args.xdp, shared) {
@@ -164,42 +257,109 @@ fn build_plane(args: &Args, shared: &Arc<Shared>) -> Result<Box<dyn DataPlane>> 
                 }
             },
         },
-        Plane::Xdp => Ok(Box::new(xdp_args::build(&args.xdp, shared)?)),
-    }
-}
-
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    if args.config_test {
-        return std::process::ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
-    }
-    if args.xdp.xdp_unpin {
-        return match args.xdp.unpin() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rvsd: removing {}: {e}", args.xdp.xdp_pin_dir.display());
-                std::process::ExitCode::FAILURE
+        Plane::Xdp => {
+            if let Some(why) = rvsd::features::xdp_unavailable(&rvsd::features::kernel_release()) {
+                bail!("--dataplane xdp: {why}; the proxy plane (--dataplane proxy) runs on any kernel");
             }
-        };
-    }
-    match start(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rvsd: {e:#}");
-            std::process::ExitCode::FAILURE
+            Ok(Box::new(xdp_args::build(&args.xdp, shared)?))
         }
     }
 }
 
-fn start(args: Args) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(what) = rvs_docs::requested(&argv) {
+        use clap::CommandFactory;
+        return match rvs_docs::generate(Args::command(), "8", what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let args = Args::parse();
+    if let Some(name) = &args.ka.signum {
+        return match signals::signum(name) {
+            Some(n) => {
+                println!("{n}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("Unknown sigfunc {name}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(why) = args.ka.refused() {
+        eprintln!("rvsd: {why}");
+        return ExitCode::from(2);
+    }
+    if let Some(id) = &args.ka.config_id {
+        let _ = keepalived::CONFIG_ID.set(id.clone());
+    }
+    if args.config_test {
+        return ExitCode::from(keepalived::config_test(args.use_file.as_deref()));
+    }
+    if args.xdp.xdp_unpin {
+        return match args.xdp.unpin() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: removing {}: {e}", args.xdp.xdp_pin_dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match args.ka.umask() {
+        // SAFETY: umask only sets the process's file-creation mask.
+        Ok(Some(m)) => unsafe {
+            libc::umask(m);
+        },
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    // Both need a single-threaded process: before logging and the runtime start.
+    if let Some(ns) = &args.ka.namespace {
+        if let Err(e) = process::enter_netns(ns) {
+            eprintln!("rvsd: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut ready = if args.ka.fork {
+        match process::daemonize() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("rvsd: cannot fork: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        process::Readiness::none()
+    };
+    rvsd::logging::init(&rvsd::logging::LogOptions {
+        console: args.ka.log_console,
+        detail: args.ka.log_detail,
+        facility: args.ka.log_facility.map(|f| f.0),
+        no_syslog: args.ka.no_syslog,
+        forked: args.ka.fork,
+    });
+    match start(args, &mut ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // the log reaches the operator (stderr, journal or syslog); a waiting parent
+            // (--fork) prints it too
+            ready.failed(&format!("{e:#}"));
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+fn start(args: Args, ready: &mut process::Readiness) -> Result<()> {
     let mut table = Table::new();
     if let Some(free) = free_pages() {
         // the kernel's default: free pages / 32 (when its netns starts)
@@ -217,35 +377,146 @@ fn start(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run(args, table))
+    rt.block_on(run(args, table, ready))
 }
 
-async fn run(args: Args, table: Table) -> Result<()> {
+/// Replays the state file of an earlier rvsd; when it had one, the services its
+/// keepalived.conf owned.
+fn restore_state(daemon: &Daemon, path: &std::path::Path) -> Option<Vec<rvs_core::ServiceKey>> {
+    match rvsd::state_file::load(path) {
+        Ok(Some(mut state)) => {
+            let owned = std::mem::take(&mut state.keepalived);
+            let r = rvsd::state_file::replay(daemon, state);
+            tracing::info!(
+                file = %path.display(),
+                services = r.services,
+                servers = r.servers,
+                refused = r.refused,
+                "table restored from the state file (the table before the restart)"
+            );
+            Some(owned)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!("{e}: starting with an empty table");
+            None
+        }
+    }
+}
+
+/// The services of keepalived.conf's virtual servers.
+fn config_services(ka: Option<&keepalived::Keepalived>) -> Vec<rvs_core::ServiceKey> {
+    ka.filter(|k| k.runs_checkers())
+        .map(|k| {
+            rvs_keepalived::to_table_ops(k.config())
+                .services()
+                .map(|(s, _)| s.key)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a dump signal needs, copied from the running state.
+fn snapshot(daemon: &Daemon, ka: Option<&keepalived::Keepalived>) -> dumps::Snapshot {
+    let services = match daemon.handle(rvs_api::Request::ListServices { key: None }) {
+        rvs_api::Reply::Services(s) => s,
+        _ => Vec::new(),
+    };
+    let checkers = match daemon.handle(rvs_api::Request::Status) {
+        rvs_api::Reply::Status(s) => s.checkers,
+        _ => Vec::new(),
+    };
+    dumps::Snapshot {
+        vrrp: ka.map(|k| k.vrrp_status()).unwrap_or_default(),
+        config: ka.map(|k| k.config().clone()),
+        services,
+        checkers,
+    }
+}
+
+fn dump(dir: &std::path::Path, files: &[(&str, String)]) {
+    for (name, text) in files {
+        match dumps::write(dir, name, text) {
+            Ok(p) => tracing::info!("state written to {}", p.display()),
+            Err(e) => tracing::warn!("cannot write {}: {e}", dir.join(name).display()),
+        }
+    }
+}
+
+async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result<()> {
     // Before the socket exists (what callers wait for): a signal during the start is
     // handled by the loop below instead of killing rvsd half set up.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut sigs = signals::Signals::install().context("installing signal handlers")?;
     let listener = control::bind(&args.socket)?;
+    rvsd::notify::spawn_watchdog();
+    let release = rvsd::features::kernel_release();
+    if let Some(why) = rvsd::features::xdp_unavailable(&release) {
+        tracing::info!("kernel {release}: {why}");
+    }
     let shared = Arc::new(Shared::new(table));
-    let plane = build_plane(&args, &shared)?;
+    let plane = match build_plane(&args, &shared) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.socket);
+            return Err(e);
+        }
+    };
+    if plane.name() == "proxy" {
+        tracing::info!(
+            "proxy data plane: its connections live in this process and end when rvsd stops; \
+             the rules survive a restart (state file), the connections do not (the XDP plane's do)"
+        );
+    }
     let daemon = Arc::new(Daemon::new(shared, plane));
+    let state_path = args.state_path();
+    let previously_owned = state_path
+        .as_deref()
+        .and_then(|p| restore_state(&daemon, p));
+    let restored = previously_owned.is_some();
     if let Some(file) = &args.restore {
-        match rvsd::restore::restore_file(&daemon, file) {
-            Ok(n) => tracing::info!(file = %file.display(), rules = n, "restored"),
-            Err(e) => {
-                let _ = std::fs::remove_file(&args.socket);
-                return Err(e);
+        if restored {
+            tracing::warn!(
+                file = %file.display(),
+                "--restore skipped: the table of the running director was restored from its state file; --restore loads rules when there is none (at boot)"
+            );
+        } else {
+            match rvsd::restore::restore_file(&daemon, file) {
+                Ok(n) => tracing::info!(file = %file.display(), rules = n, "restored"),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&args.socket);
+                    return Err(e);
+                }
             }
         }
     }
-    tracing::info!(
-        socket = %args.socket.display(),
-        dataplane = daemon.plane().name(),
-        services = daemon.table().num_services(),
-        "rvsd ready"
-    );
+    let writer = state_path.map(|p| {
+        let w = rvsd::state_file::Writer::start(p, &daemon);
+        let hook = w.clone();
+        daemon.set_change_hook(Box::new(move || hook.changed()));
+        w
+    });
 
+    let metrics = match args.metrics_addr() {
+        Ok(Some((addr, required))) => match rvsd::metrics::start(addr, daemon.clone()).await {
+            Ok((bound, task)) => {
+                tracing::info!("metrics on http://{bound}/metrics, dashboard on http://{bound}/");
+                Some(task)
+            }
+            Err(e) if required => {
+                let _ = std::fs::remove_file(&args.socket);
+                bail!("--metrics {addr}: {e}");
+            }
+            Err(e) => {
+                tracing::warn!("metrics and dashboard off: cannot listen on {addr}: {e} (--metrics ADDR picks another)");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.socket);
+            return Err(e);
+        }
+    };
     let server = tokio::spawn(control::serve(listener, daemon.clone()));
     let timers = {
         let d = daemon.clone();
@@ -265,37 +536,166 @@ async fn run(args: Args, table: Table) -> Result<()> {
         })
     };
 
-    let mut ka = match &args.use_file {
-        Some(f) => Some(keepalived::Keepalived::start(f, daemon.clone()).await?),
+    let subsystems = keepalived::Subsystems {
+        vrrp: !args.ka.check_only,
+        checkers: !args.ka.vrrp_only,
+    };
+    let config = args.config_file();
+    let mut ka = match &config {
+        Some(f) => match keepalived::Keepalived::start(f, daemon.clone(), subsystems).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                server.abort();
+                let _ = std::fs::remove_file(&args.socket);
+                return Err(e);
+            }
+        },
         None => None,
     };
+    // keepalived removes its virtual servers when it stops; rvsd kept them over the
+    // restart: those the configuration no longer has go now.
+    let owned = config_services(ka.as_ref());
+    for key in previously_owned.unwrap_or_default() {
+        if !owned.contains(&key) {
+            let del = rvs_core::Change::DelService(key);
+            if let [Ok(())] = daemon.apply(std::slice::from_ref(&del))[..] {
+                tracing::info!(
+                    "{}: removed, keepalived.conf no longer has it",
+                    rvsd::audit::change(&del)
+                );
+            }
+        }
+    }
+    if let Some(w) = &writer {
+        w.set_keepalived(owned);
+    }
+    if args.ka.dump_conf {
+        if let Some(k) = &ka {
+            for line in rvs_keepalived::dump::dump(k.config()).lines() {
+                tracing::info!("config: {line}");
+            }
+        }
+    }
+    let mut pids = Vec::new();
+    let wanted = [
+        (args.pid_file(), true),
+        (
+            args.ka.vrrp_pid.clone(),
+            ka.as_ref().is_some_and(|k| k.runs_vrrp()),
+        ),
+        (
+            args.ka.checkers_pid.clone(),
+            ka.as_ref().is_some_and(|k| k.runs_checkers()),
+        ),
+    ];
+    for (path, runs) in wanted {
+        if let (Some(p), true) = (path, runs) {
+            match rvsd::pidfile::PidFile::create(&p) {
+                Ok(f) => pids.push(f),
+                Err(e) => {
+                    if let Some(k) = ka.take() {
+                        k.stop().await;
+                    }
+                    server.abort();
+                    let _ = std::fs::remove_file(&args.socket);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
 
+    let status_line = |d: &Daemon| {
+        format!(
+            "{} data plane, {} virtual services",
+            d.plane().name(),
+            d.table().num_services()
+        )
+    };
+    tracing::info!(
+        socket = %args.socket.display(),
+        dataplane = daemon.plane().name(),
+        services = daemon.table().num_services(),
+        config = %config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
+        "rvsd ready"
+    );
     // Setup is done: keep only what the planes need from here on.
     rvsd::privileges::drop_after_start(rvsd::privileges::Uses::of(
         daemon.plane().name(),
         ka.is_some(),
     ));
 
+    rvsd::notify::ready(&status_line(&daemon));
+    ready.ready();
+
     loop {
-        tokio::select! {
-            _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
-            _ = hup.recv() => match ka.as_mut() {
-                // A reload gives way to a shutdown signal (nothing half-read is applied).
-                Some(k) => tokio::select! {
-                    _ = k.reload() => {}
-                    _ = term.recv() => break tracing::info!("SIGTERM during a reload: shutting down"),
-                    _ = int.recv() => break tracing::info!("SIGINT during a reload: shutting down"),
-                },
-                None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
-            },
+        match sigs.next().await {
+            signals::Event::Stop(sig) => break tracing::info!("{sig}: shutting down"),
+            signals::Event::Reload => {
+                rvsd::notify::reloading();
+                match ka.as_mut() {
+                    // A reload gives way to a shutdown signal (nothing half-read is applied).
+                    Some(k) => tokio::select! {
+                        _ = k.reload() => {}
+                        sig = sigs.stop() => break tracing::info!("{sig} during a reload: shutting down"),
+                    },
+                    None => tracing::info!("SIGHUP: no keepalived.conf (-f) to reload"),
+                }
+                if let Some(w) = &writer {
+                    w.set_keepalived(config_services(ka.as_ref()));
+                }
+                rvsd::notify::ready(&status_line(&daemon));
+            }
+            signals::Event::DumpData => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[
+                        ("keepalived.data", dumps::vrrp_data(&s)),
+                        ("keepalived_check.data", dumps::check_data(&s)),
+                    ],
+                );
+            }
+            signals::Event::DumpStats => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[("keepalived.stats", dumps::vrrp_stats(&s))],
+                );
+            }
+            signals::Event::StatsClear => {
+                let s = snapshot(&daemon, ka.as_ref());
+                dump(
+                    &args.ka.dump_dir,
+                    &[("keepalived.stats", dumps::vrrp_stats(&s))],
+                );
+                tracing::info!(
+                    "STATS_CLEAR: statistics written; rvs does not clear its VRRP counters"
+                );
+            }
+            signals::Event::DumpJson => {
+                let s = snapshot(&daemon, ka.as_ref());
+                let text = serde_json::to_string(&dumps::vrrp_json(&s)).unwrap_or_default();
+                dump(&args.ka.dump_dir, &[("keepalived.json", text)]);
+            }
         }
     }
+    rvsd::notify::stopping();
     if let Some(k) = ka {
         k.stop().await;
     }
     server.abort();
     timers.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    if let Some(w) = writer {
+        w.changed();
+        if !w.flush(Duration::from_secs(5)) {
+            tracing::warn!(file = %w.path().display(), "the state file may miss the last changes");
+        }
+        w.stop();
+    }
     let _ = std::fs::remove_file(&args.socket);
+    drop(pids);
     Ok(())
 }

@@ -60,6 +60,18 @@ impl Vrrp {
         }
     }
 
+    /// True once instances run.
+    pub fn running(&self) -> bool {
+        self.router.is_some()
+    }
+
+    /// The instances' state now (empty when none run).
+    pub fn status(&self) -> rvs_vrrp::Status {
+        let slot = self.slot.lock().ok().and_then(|g| g.clone());
+        slot.and_then(|st| st.lock().ok().map(|x| x.clone()))
+            .unwrap_or_default()
+    }
+
     /// Every instance's state, as it changes (none without instances).
     pub fn states(&self) -> Option<tokio::sync::watch::Receiver<rvs_vrrp::InstanceStates>> {
         self.router.as_ref().map(|r| r.states())

@@ -99,7 +99,12 @@ impl XdpArgs {
     /// # Errors
     /// When the pins cannot be removed.
     pub fn unpin(&self) -> std::io::Result<()> {
-        loader::unpin_all(&self.xdp_pin_dir)
+        let r = rvs_xdp::pinning::resolve(
+            &self.xdp_pin_dir,
+            self.xdp_pin_dir == Path::new(loader::DEFAULT_PIN_DIR),
+            true,
+        );
+        loader::unpin_all(&r.dir)
     }
 }
 
@@ -113,5 +118,18 @@ pub fn build(args: &XdpArgs, shared: &Arc<Shared>) -> rvs_xdp::Result<XdpPlane> 
             "the XDP data plane needs --interface IF (the client-facing interface; repeat for a server-facing one)".into(),
         ));
     }
-    XdpPlane::new(shared.clone(), args.options())
+    let mut opts = args.options();
+    let r = rvs_xdp::pinning::resolve(
+        &opts.pin_dir,
+        args.xdp_pin_dir == Path::new(loader::DEFAULT_PIN_DIR),
+        opts.detach_on_exit,
+    );
+    if let Some(n) = &r.note {
+        tracing::info!("{n}");
+    }
+    if let Some(w) = &r.warning {
+        tracing::warn!("{w}");
+    }
+    opts.pin_dir = r.dir;
+    XdpPlane::new(shared.clone(), opts)
 }

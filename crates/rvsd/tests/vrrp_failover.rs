@@ -387,3 +387,56 @@ fn keepalived_track_script_fault_and_notify_scripts_with_keepalived_arguments() 
         ]
     );
 }
+
+/// Sends `sig` to rvsd and reads the dump file it writes.
+fn dump(lab: &VrrpLab, d: &Rvsd, node: &str, sig: i32, file: &str) -> String {
+    let path = lab.dump_dir(node).join(file);
+    let _ = std::fs::remove_file(&path);
+    // SAFETY: signalling the rvsd this test started.
+    unsafe { libc::kill(d.pid().unwrap() as i32, sig) };
+    wait_until(Duration::from_secs(5), file, || path.exists());
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn keepalived_dumps_show_the_state_of_master_and_backup() {
+    if !prerequisites("VRRP dumps", &[]) {
+        return;
+    }
+    let _serial = serial();
+    let lab = VrrpLab::new();
+    let (d1, d2) = steady(&lab);
+
+    let data = dump(&lab, &d1, "d1", libc::SIGUSR1, "keepalived.data");
+    for line in [
+        " VRRP Instance = VI_1",
+        "   State = MASTER",
+        "   Interface = eth0",
+    ] {
+        assert!(data.lines().any(|l| l == line), "{line:?} not in:\n{data}");
+    }
+    let data = dump(&lab, &d2, "d2", libc::SIGUSR1, "keepalived.data");
+    assert!(data.lines().any(|l| l == "   State = BACKUP"), "{data}");
+    assert!(
+        data.lines()
+            .any(|l| l == format!("   Master router = {}", addr("d1"))),
+        "{data}"
+    );
+
+    let stats = dump(&lab, &d1, "d1", libc::SIGUSR2, "keepalived.stats");
+    let sent: u64 = stats
+        .lines()
+        .skip_while(|l| *l != "  Advertisements:")
+        .find_map(|l| l.strip_prefix("    Sent: "))
+        .unwrap_or_else(|| panic!("{stats}"))
+        .parse()
+        .unwrap();
+    assert!(sent > 0, "{stats}");
+    assert!(stats.contains("  Became master: 1"), "{stats}");
+
+    let json = dump(&lab, &d2, "d2", libc::SIGRTMIN() + 2, "keepalived.json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["data"]["iname"], "VI_1");
+    assert_eq!(v[0]["data"]["state"], 1, "{v}");
+    assert!(v[0]["stats"]["advert_rcvd"].as_u64().unwrap() > 0, "{v}");
+}

@@ -133,6 +133,110 @@ where
     Ok(())
 }
 
+/// What `genhash` shows of one GET: the head, the body as hashed (bounded), the digest.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub head: Vec<u8>,
+    pub status: u16,
+    /// The body bytes the digest covers (at most [`MAX_SHOWN_BODY`] of them kept).
+    pub body: Vec<u8>,
+    pub digest: [u8; 16],
+}
+
+/// How much of a body [`fetch`] keeps for display (all of it is hashed).
+pub const MAX_SHOWN_BODY: usize = 1 << 20;
+
+/// One GET of `u`, made and read exactly as the HTTP_GET/SSL_GET checker does, so the
+/// digest is the one a `digest` line must hold (`rvs-genhash`). `tls`: `Some(sni)` for
+/// SSL_GET.
+///
+/// # Errors
+/// Connection, TLS, timeout or a malformed response, in words.
+pub async fn fetch(
+    conn: &ConnSpec,
+    u: &UrlSpec,
+    protocol: HttpProtocol,
+    tls: Option<Option<&str>>,
+) -> Result<Fetched, String> {
+    let stream = tcp::connect(conn).await?;
+    let req = request(u, protocol);
+    match tls {
+        None => read_all(stream, &req, conn.timeout).await,
+        Some(sni) => {
+            match tokio::time::timeout(conn.timeout, tls::connect(stream, sni, conn.dst.ip())).await
+            {
+                Ok(Ok(s)) => read_all(s, &req, conn.timeout).await,
+                Ok(Err(e)) => Err(format!("SSL handshake with {}: {e}", conn.dst)),
+                Err(_) => Err(format!("timeout in SSL handshake with {}", conn.dst)),
+            }
+        }
+    }
+}
+
+async fn read_all<S>(mut s: S, req: &[u8], timeout: Duration) -> Result<Fetched, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(timeout, s.write_all(req)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("cannot send the request: {e}")),
+        Err(_) => return Err("timeout sending the request".into()),
+    }
+    let mut head: Vec<u8> = Vec::new();
+    let mut parsed: Option<(usize, Head)> = None;
+    let mut md5 = Md5::new();
+    let mut seen = 0usize;
+    let mut body = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if let Some((_, h)) = parsed {
+            if h.content_length.is_some_and(|n| seen >= n) {
+                break;
+            }
+        }
+        let n = match tokio::time::timeout(timeout, s.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Ok(Err(e)) => return Err(format!("read error: {e}")),
+            Err(_) => return Err("timeout reading the response".into()),
+        };
+        if n == 0 {
+            break;
+        }
+        let data: Vec<u8> = if parsed.is_none() {
+            head.extend_from_slice(&buf[..n]);
+            let Some(end) = find_end(&head) else {
+                if head.len() > MAX_HEAD {
+                    return Err("response head too large".into());
+                }
+                continue;
+            };
+            parsed = Some((end, parse_head(&head[..end]).ok_or("malformed response")?));
+            head.split_off(end)
+        } else {
+            buf[..n].to_vec()
+        };
+        let len = parsed.and_then(|(_, h)| h.content_length);
+        let before = seen;
+        seen += feed(&mut md5, &data, len, seen);
+        let kept = (seen - before).min(MAX_SHOWN_BODY.saturating_sub(body.len()));
+        body.extend_from_slice(&data[..kept]);
+    }
+    let Some((_, h)) = parsed else {
+        return Err(if head.is_empty() {
+            "no data received".into()
+        } else {
+            "incomplete response head".into()
+        });
+    };
+    Ok(Fetched {
+        head,
+        status: h.status,
+        body,
+        digest: md5.finalize().into(),
+    })
+}
+
 /// Hashes the body bytes of `data` (no further than Content-Length); returns how many.
 fn feed(md5: &mut Md5, data: &[u8], len: Option<usize>, seen: usize) -> usize {
     let take = match len {

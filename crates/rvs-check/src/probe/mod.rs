@@ -9,7 +9,7 @@ mod tcp;
 pub mod tls;
 
 pub use dns::build_query;
-pub use http::{parse_head, Head};
+pub use http::{fetch, parse_head, Fetched, Head, MAX_SHOWN_BODY};
 
 use crate::epilog::Outcome;
 use crate::plan::ProbeSpec;

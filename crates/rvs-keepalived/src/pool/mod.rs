@@ -466,7 +466,7 @@ impl Pool {
             || (init && !vs.quorum_up && sorry_alive == Some(false))
         {
             self.vss[vi].quorum_up = false;
-            tracing::info!(vs = %self.vss[vi].plan.name, sum, threshold, init, "quorum down");
+            tracing::warn!(vs = %self.vss[vi].plan.name, sum, threshold, init, "lost quorum");
             if sorry_alive == Some(false) {
                 self.perform_quorum_state(vi, false, out);
                 self.sorry_cmd(vi, true, false, out);
@@ -510,17 +510,19 @@ impl Pool {
         out: &mut Vec<Effect>,
     ) {
         let rs = &self.vss[vi].rss[ri];
-        tracing::info!(
-            rs = %SockAddr(rs.plan.addr, rs.plan.port),
-            vs = %self.vss[vi].plan.name,
-            "{} real server",
-            match (alive, rs.plan.inhibit) {
-                (true, false) => "adding",
-                (true, true) => "enabling",
-                (false, false) => "removing",
-                (false, true) => "disabling",
-            }
-        );
+        let what = match (alive, rs.plan.inhibit) {
+            (true, false) => "adding",
+            (true, true) => "enabling",
+            (false, false) => "removing",
+            (false, true) => "disabling",
+        };
+        // keepalived logs both at INFO; a server going away is what an operator must
+        // notice (WARN), its return is INFO.
+        if alive {
+            tracing::info!(rs = %SockAddr(rs.plan.addr, rs.plan.port), vs = %self.vss[vi].plan.name, "{what} real server (up)");
+        } else {
+            tracing::warn!(rs = %SockAddr(rs.plan.addr, rs.plan.port), vs = %self.vss[vi].plan.name, "{what} real server (down)");
+        }
         if self.pool_active(vi) {
             if alive {
                 self.ipvs_add(vi, ri, failing, out);

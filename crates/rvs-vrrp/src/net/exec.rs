@@ -36,7 +36,7 @@ impl Runner {
                 Action::SetTimer { .. } | Action::CancelTimer(_) => {}
             },
             Output::Group { group, kind } => {
-                tracing::info!(group = %group, state = kind.name(), "vrrp: sync group changed state");
+                tracing::warn!(group = %group, state = kind.name(), "vrrp: sync group changed state");
                 let Some(g) = self.groups.iter().find(|g| g.group.name == group) else {
                     return;
                 };
@@ -211,7 +211,9 @@ impl Runner {
     fn notify(&mut self, id: InstanceId, kind: NotifyKind, priority: u8) {
         let Some(n) = self.nets.get(&id) else { return };
         let name = n.setup.vrrp.name.clone();
-        tracing::info!(instance = %name, state = kind.name(), priority, "vrrp: entering {} state", kind.name());
+        // keepalived logs transitions at INFO; a change of owner of the VIPs is what an
+        // operator must notice, so rvs logs it at WARN.
+        tracing::warn!(instance = %name, state = kind.name(), priority, "vrrp: entering {} state", kind.name());
         let notify = n.setup.notify.clone();
         let deleting = n.deleting && kind == NotifyKind::Stop;
         let (specific, word) = match kind {

@@ -127,6 +127,13 @@ impl VrrpLab {
         self.dir.path().join(name)
     }
 
+    /// Where rvsd in `node` writes keepalived's dumps (SIGUSR1, SIGUSR2, JSON).
+    pub fn dump_dir(&self, node: &str) -> PathBuf {
+        let d = self.path(&format!("{node}.dumps"));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     /// Starts rvsd in `node` with `conf` as its keepalived.conf, proxy data plane.
     pub fn rvsd(&self, node: &str, conf: &str) -> Rvsd {
         let file = self.path(&format!("{node}.conf"));
@@ -146,6 +153,8 @@ impl VrrpLab {
             .arg(&socket)
             .arg("-f")
             .arg(&file)
+            .arg("--dump-dir")
+            .arg(self.dump_dir(node))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
