@@ -10,7 +10,8 @@
 //!
 //! rvs's own follow under `rvs_`: per-backend traffic counters, checker states, data-plane
 //! drop reasons (`xdp.reason.*` facts), VRRP states and counters (`vrrp.*` facts), and every
-//! numeric `sync.*` fact of the connection-sync daemon as `rvs_sync_*`.
+//! numeric `sync.*` fact of the connection-sync daemon as `rvs_sync_*`, and the other
+//! numeric `xdp.*` facts (the sync ring, the fwmark hook) as `rvs_xdp_*`.
 
 use crate::View;
 use rvs_core::{Protocol, ServiceKey};
@@ -256,6 +257,7 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
     let mut vrrp_state = Vec::new();
     let mut vrrp_num: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut sync: BTreeMap<String, String> = BTreeMap::new();
+    let mut xdp_other: BTreeMap<String, String> = BTreeMap::new();
     let mut xdp_conns = None;
     for (k, val) in facts {
         let numeric = val.parse::<f64>().is_ok();
@@ -265,6 +267,11 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
             }
         } else if k == "xdp.connections" && numeric {
             xdp_conns = Some(val.clone());
+        } else if let Some(rest) = k.strip_prefix("xdp.") {
+            // the sync ring's and the fwmark hook's counters
+            if numeric {
+                xdp_other.insert(format!("rvs_xdp_{}", metric_name(rest)), val.clone());
+            }
         } else if let Some(rest) = k.strip_prefix("sync.") {
             if numeric {
                 sync.insert(format!("rvs_sync_{}", metric_name(rest)), val.clone());
@@ -350,6 +357,14 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
             &name,
             "gauge",
             "Connection synchronisation (rvsadm --status sync.* fact).",
+        );
+        o.line(&name, "", n);
+    }
+    for (name, n) in xdp_other {
+        o.head(
+            &name,
+            "gauge",
+            "XDP data plane: the sync ring, the fwmark hook (rvsadm --status xdp.* fact).",
         );
         o.line(&name, "", n);
     }

@@ -76,6 +76,9 @@ fn view() -> View {
                 ("sync.master.sent_messages".into(), "120".into()),
                 ("sync.backup.dropped.bad_version".into(), "3".into()),
                 ("sync.master.interface".into(), "eth0".into()),
+                ("xdp.fwmark".into(), "served (netfilter hook)".into()),
+                ("xdp.fwmark.diverted".into(), "5".into()),
+                ("xdp.sync.ring_lost".into(), "0".into()),
             ],
         },
         global: (
@@ -133,6 +136,9 @@ fn checkers_drops_vrrp_and_sync_facts() {
     );
     has(&t, r#"rvs_drop_packets_total{reason="ttl_exceeded"} 17"#);
     has(&t, "rvs_xdp_connections 9");
+    has(&t, "rvs_xdp_fwmark_diverted 5");
+    has(&t, "rvs_xdp_sync_ring_lost 0");
+    assert!(!t.contains("rvs_xdp_fwmark "), "a text fact is no metric");
     has(&t, r#"rvs_vrrp_state{instance="VI_1",state="MASTER"} 2"#);
     has(&t, r#"rvs_vrrp_adverts_tx{instance="VI_1"} 40"#);
     has(
