@@ -342,11 +342,28 @@ fn load_program(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<()> {
             program: name,
             error: Box::new(e),
         })?;
-    prog.load().map_err(|e| XdpError::Verifier {
-        program: name,
-        error: Box::new(e),
-    })
+    // The verifier gives up with EAGAIN when a signal arrives while it works (SIGCHLD of
+    // a child, say): the program was not refused, so it is tried again, as libbpf does.
+    let mut tries = 0;
+    loop {
+        match prog.load() {
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) && tries < LOAD_TRIES =>
+            {
+                tries += 1;
+            }
+            r => {
+                return r.map_err(|e| XdpError::Verifier {
+                    program: name,
+                    error: Box::new(e),
+                })
+            }
+        }
+    }
 }
+
+/// How often a load interrupted by a signal is tried again.
+pub(crate) const LOAD_TRIES: u32 = 5;
 
 impl Director {
     /// Loads the object, creating or adopting the pinned maps in `opts.pin_dir`.

@@ -104,7 +104,15 @@ pub fn load_netfilter_prog(
         attr.prog_name[..n].copy_from_slice(&name.as_bytes()[..n]);
         fd_of(bpf_fd(BPF_PROG_LOAD, &mut attr))
     };
-    match load(&mut []) {
+    // EAGAIN: a signal interrupted the verifier; try again (bounded)
+    let mut first = load(&mut []);
+    for _ in 0..crate::loader::LOAD_TRIES {
+        match &first {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => first = load(&mut []),
+            _ => break,
+        }
+    }
+    match first {
         Ok(fd) => Ok(fd),
         Err(e)
             if e.raw_os_error() == Some(libc::EACCES) || e.raw_os_error() == Some(libc::EINVAL) =>

@@ -529,12 +529,18 @@ fn dump_conf_logs_the_loaded_configuration() {
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, checker_conf(l.local_addr().unwrap())).unwrap();
     let d = Rvsd::start_in(dir, &["-d", "-f", conf.to_str().unwrap()], &[]);
-    let log = d.log_text();
-    assert!(
+    // the control socket answers before keepalived.conf is loaded and dumped: wait for
+    // the line (bounded)
+    let has = |log: &str| {
         log.lines()
-            .any(|l| l.contains("config: -A -t 127.0.60.100:80 -s rr")),
-        "{log}"
-    );
+            .any(|l| l.contains("config: -A -t 127.0.60.100:80 -s rr"))
+    };
+    let t0 = std::time::Instant::now();
+    while !has(&d.log_text()) && t0.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let log = d.log_text();
+    assert!(has(&log), "{log}");
 }
 
 /// rvsd started by systemd: stderr is the journal stream (`$JOURNAL_STREAM`), and lines go
