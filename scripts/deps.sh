@@ -8,6 +8,7 @@ RVS_APT_PACKAGES=(
   iproute2 nftables ethtool     # network-namespace labs
   nginx                         # real servers in end-to-end tests
   keepalived                    # VRRP peer in interop tests
+  bird2                         # BGP speaker of the fleet lab (router and directors)
   curl procps psmisc iputils-ping  # test helpers
   chromium chromium-driver      # the dashboard, tested in a headless browser
   debootstrap                   # the Debian package, installed into a clean Debian root

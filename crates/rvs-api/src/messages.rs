@@ -31,6 +31,9 @@ pub enum Request {
     Status,
     /// The `net.ipv4.vs.*` sysctls and their values (the `rvsadm --sysctl` extension).
     Sysctls,
+    /// Withdraw every virtual address from the fleet's router (`drain: true`) or announce
+    /// again those that can be served (the `rvsadm --drain`/`--undrain` extension).
+    Drain { drain: bool },
     /// A change to the table (`-A`, `-a`, `-e`, `--set`…). Untagged: on the wire it is the
     /// change itself (`{"AddService": {...}}`, `"Flush"`), as before changes had their
     /// own type, so clients of earlier versions keep working.
@@ -41,7 +44,10 @@ pub enum Request {
 impl Request {
     /// True for requests that change state (used to log them).
     pub fn is_mutation(&self) -> bool {
-        matches!(self, Request::Change(_) | Request::Batch(_))
+        matches!(
+            self,
+            Request::Change(_) | Request::Batch(_) | Request::Drain { .. }
+        )
     }
 }
 

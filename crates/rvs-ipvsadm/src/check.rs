@@ -67,7 +67,7 @@ fn command_rule(cmd: Cmd, opt: OptId) -> Rule {
             Json => Optional,
             _ => Illegal,
         },
-        Cmd::Sysctl => Illegal,
+        Cmd::Sysctl | Cmd::Drain | Cmd::Undrain => Illegal,
         Cmd::Flush | Cmd::Restore | Cmd::SetTimeout => Illegal,
     }
 }

@@ -35,6 +35,11 @@ pub enum Command {
     Sysctl {
         name: Option<String>,
     },
+    /// rvs extensions `--drain` / `--undrain`: a fleet director withdraws its virtual
+    /// addresses from the router, or announces them again (docs/fleet.md).
+    Drain {
+        drain: bool,
+    },
 }
 
 impl Command {

@@ -76,6 +76,8 @@ pub(crate) enum Switch {
     // rvs extensions
     Status,
     Sysctl,
+    Drain,
+    Undrain,
     Json,
     Socket,
 }
@@ -160,6 +162,8 @@ pub(crate) static TABLE: &[Spec] = &[
     spec("tun-remcsum", None, NoArg, Switch::TunRemCsum),
     spec("status", None, NoArg, Switch::Status),
     spec("sysctl", None, ReqArg, Switch::Sysctl),
+    spec("drain", None, NoArg, Switch::Drain),
+    spec("undrain", None, NoArg, Switch::Undrain),
     spec("json", None, NoArg, Switch::Json),
     spec("socket", None, ReqArg, Switch::Socket),
 ];
@@ -193,6 +197,10 @@ pub enum Cmd {
     Status,
     /// rvs extension: `--sysctl NAME[=VALUE]|all`.
     Sysctl,
+    /// rvs extension: `--drain` (a fleet director withdraws its addresses).
+    Drain,
+    /// rvs extension: `--undrain`.
+    Undrain,
 }
 
 impl Cmd {
@@ -214,6 +222,8 @@ impl Cmd {
             Cmd::Zero => "zero",
             Cmd::Status => "status",
             Cmd::Sysctl => "sysctl",
+            Cmd::Drain => "drain",
+            Cmd::Undrain => "undrain",
         }
     }
 }
@@ -238,6 +248,8 @@ impl Switch {
             Switch::StopDaemon => Cmd::StopDaemon,
             Switch::Status => Cmd::Status,
             Switch::Sysctl => Cmd::Sysctl,
+            Switch::Drain => Cmd::Drain,
+            Switch::Undrain => Cmd::Undrain,
             _ => return None,
         })
     }

@@ -18,6 +18,7 @@ pub fn requests(cmd: &Command) -> Vec<Request> {
         Command::Save { .. } => vec![Request::ListServices { key: None }],
         Command::Status { .. } => vec![Request::Status],
         Command::Sysctl { .. } => vec![Request::Sysctls],
+        Command::Drain { drain } => vec![Request::Drain { drain: *drain }],
         Command::List(list) => match list.what {
             ListWhat::All => vec![Request::Info, Request::ListServices { key: None }],
             ListWhat::Service(key) => vec![Request::ListServices { key: Some(key) }],
@@ -133,6 +134,11 @@ pub fn render(cmd: &Command, replies: &[Reply], names: &dyn Resolver) -> Output 
         Command::Sysctl { name } => match &replies[0] {
             Reply::Sysctls(all) => render_sysctls(all, name.as_deref()),
             other => list_error(Op::Sysctl, other),
+        },
+        Command::Drain { .. } => match &replies[0] {
+            Reply::Ok => Output::default(),
+            Reply::Error(e) => Output::err(format!("{}\n", e.message), 255),
+            other => unexpected(other),
         },
         Command::Change(Change::SetSysctl { name, value }) => match &replies[0] {
             Reply::Ok => Output::default(),

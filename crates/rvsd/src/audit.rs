@@ -95,6 +95,8 @@ pub fn describe(req: &Request) -> String {
         Request::ListDaemons => "-L --daemon".into(),
         Request::Status => "--status".into(),
         Request::Sysctls => "--sysctl".into(),
+        Request::Drain { drain: true } => "--drain".into(),
+        Request::Drain { drain: false } => "--undrain".into(),
     }
 }
 

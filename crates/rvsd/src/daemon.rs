@@ -21,14 +21,19 @@ pub struct Daemon {
     sync: SyncControl,
     /// Health checker states for `Status` (set once keepalived.conf checkers run).
     checkers: OnceLock<CheckerSource>,
-    /// More `Status` facts (VRRP), after the data plane's.
-    facts: OnceLock<FactSource>,
+    /// More `Status` facts (VRRP, announcing), after the data plane's.
+    facts: std::sync::Mutex<Vec<FactSource>>,
+    /// `rvsadm --drain`/`--undrain` (set when rvsd announces its addresses).
+    drain: OnceLock<DrainHook>,
     /// Told after every change of the table (the state file).
     on_change: OnceLock<ChangeHook>,
 }
 
 /// Called after a change of the table, with the table unlocked; must not block.
 pub type ChangeHook = Box<dyn Fn() + Send + Sync>;
+
+/// Drains (true) or undrains the director: see [`crate::announce`].
+pub type DrainHook = Box<dyn Fn(bool) + Send + Sync>;
 
 /// Gives extra `(name, value)` facts for `Status`; same locking rule as [`CheckerSource`].
 pub type FactSource = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
@@ -111,7 +116,8 @@ impl Daemon {
             shared,
             plane,
             checkers: OnceLock::new(),
-            facts: OnceLock::new(),
+            facts: std::sync::Mutex::new(Vec::new()),
+            drain: OnceLock::new(),
             on_change: OnceLock::new(),
         };
         {
@@ -143,9 +149,17 @@ impl Daemon {
         let _ = self.checkers.set(source);
     }
 
-    /// Where `Status` gets extra facts from (VRRP state and counters).
-    pub fn set_fact_source(&self, source: FactSource) {
-        let _ = self.facts.set(source);
+    /// Adds a source of extra `Status` facts (VRRP state and counters, announcing).
+    pub fn add_fact_source(&self, source: FactSource) {
+        self.facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
+    }
+
+    /// What `rvsadm --drain`/`--undrain` does; without one they are refused.
+    pub fn set_drain_hook(&self, hook: DrainHook) {
+        let _ = self.drain.set(hook);
     }
 
     /// Who to tell after each change of the table (the state file writer).
@@ -250,10 +264,26 @@ impl Daemon {
                     )];
                     f.extend(self.plane.facts());
                     f.extend(self.sync.facts(&*self.plane, t));
-                    f.extend(self.facts.get().map(|g| g()).unwrap_or_default());
+                    for g in self.facts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                        f.extend(g());
+                    }
                     f
                 },
             }),
+            Request::Drain { drain } => match self.drain.get() {
+                Some(hook) => {
+                    hook(drain);
+                    Reply::Ok
+                }
+                None => Reply::Error(ApiError {
+                    errno: Some(Errno::NotSupported),
+                    message: format!(
+                        "--{}: this rvsd announces no addresses (start it with --announce-interface NAME, docs/fleet.md)",
+                        if drain { "drain" } else { "undrain" }
+                    ),
+                    refused: true,
+                }),
+            },
             Request::Batch(_) => unreachable!("handled by the caller"),
         }
     }

@@ -164,6 +164,12 @@ impl HealthChecks {
         self.sup.status()
     }
 
+    /// The services whose virtual server has lost its quorum, read when called.
+    pub fn quorum_source(&self) -> crate::announce::QuorumSource {
+        let m = self.mapper.clone();
+        Box::new(move || m.pool().quorum_lost())
+    }
+
     /// How many probe loops run.
     pub fn running(&self) -> usize {
         self.sup.running()

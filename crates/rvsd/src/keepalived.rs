@@ -248,6 +248,11 @@ impl Keepalived {
         self.health.is_some()
     }
 
+    /// Where the quorum of the virtual servers is read (none with `-P`).
+    pub fn quorum_source(&self) -> Option<rvsd::announce::QuorumSource> {
+        self.health.as_ref().map(|h| h.quorum_source())
+    }
+
     /// The state of the VRRP instances now.
     pub fn vrrp_status(&self) -> rvs_vrrp::Status {
         self.vrrp.as_ref().map(|v| v.status()).unwrap_or_default()

@@ -7,6 +7,7 @@
 //! comes from the control socket, `--restore`, or keepalived.conf and its health checks
 //! ([`health`]).
 
+pub mod announce;
 pub mod audit;
 pub mod control;
 pub mod daemon;

@@ -91,6 +91,12 @@ struct Args {
     #[arg(long, alias = "proxy-accept-shards", default_value_t = 0)]
     proxy_workers: usize,
 
+    /// Fleet behind ECMP: create the TUN interface NAME and keep on it a host address for
+    /// every virtual address this director can serve, for the host's BGP speaker to
+    /// announce (docs/fleet.md). The interface goes when rvsd ends, however it ends.
+    #[arg(long, value_name = "NAME")]
+    announce_interface: Option<String>,
+
     /// Threads of the daemon's own runtime: control socket, timers, health checks, VRRP
     /// (0 = one per CPU). The proxy's workers are separate (`--proxy-workers`).
     #[arg(long, default_value_t = 0)]
@@ -618,11 +624,35 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
         config = %config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
         "rvsd ready"
     );
+    // Announced once the table and the data plane are ready.
+    let announcer = match &args.announce_interface {
+        Some(name) => match rvsd::announce::Announcer::create(name) {
+            Ok(a) => {
+                if let Some(q) = ka.as_ref().and_then(|k| k.quorum_source()) {
+                    a.set_quorum_source(q);
+                }
+                let f = a.clone();
+                daemon.add_fact_source(Box::new(move || f.facts()));
+                let d = a.clone();
+                daemon.set_drain_hook(Box::new(move |drain| d.set_drained(drain)));
+                let task = tokio::spawn(a.clone().run(daemon.clone()));
+                Some((a, task))
+            }
+            Err(e) => {
+                if let Some(k) = ka.take() {
+                    k.stop().await;
+                }
+                server.abort();
+                let _ = std::fs::remove_file(&args.socket);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     // Setup is done: keep only what the planes need from here on.
-    rvsd::privileges::drop_after_start(rvsd::privileges::Uses::of(
-        daemon.plane().name(),
-        ka.is_some(),
-    ));
+    let mut uses = rvsd::privileges::Uses::of(daemon.plane().name(), ka.is_some());
+    uses.announce = announcer.is_some();
+    rvsd::privileges::drop_after_start(uses);
 
     rvsd::notify::ready(&status_line(&daemon));
     ready.ready();
@@ -680,6 +710,12 @@ async fn run(args: Args, table: Table, ready: &mut process::Readiness) -> Result
         }
     }
     rvsd::notify::stopping();
+    // Withdraw first: the router moves new packets to the other directors while this
+    // one still forwards what reaches it.
+    if let Some((a, task)) = announcer {
+        task.abort();
+        a.stop();
+    }
     if let Some(k) = ka {
         k.stop().await;
     }

@@ -105,6 +105,8 @@ pub struct Uses {
     pub xdp: bool,
     /// A keepalived configuration (`-f`): VRRP, checkers and their scripts, reloads.
     pub keepalived: bool,
+    /// `--announce-interface`: addresses added and removed on it.
+    pub announce: bool,
 }
 
 impl Uses {
@@ -114,6 +116,7 @@ impl Uses {
             proxy: plane == "proxy",
             xdp: plane == "xdp",
             keepalived,
+            announce: false,
         }
     }
 
@@ -130,6 +133,9 @@ impl Uses {
             if last_cap() < cap::BPF {
                 add(cap::SYS_ADMIN);
             }
+        }
+        if self.announce {
+            add(cap::NET_ADMIN);
         }
         if self.keepalived {
             for c in [

@@ -25,7 +25,7 @@ impl Vrrp {
     pub async fn start(cfg: &Config, daemon: &Daemon) -> Vrrp {
         let slot: StatusSlot = Arc::new(Mutex::new(None));
         let s = slot.clone();
-        daemon.set_fact_source(Box::new(move || {
+        daemon.add_fact_source(Box::new(move || {
             let status = s.lock().ok().and_then(|g| g.clone());
             status
                 .and_then(|st| st.lock().ok().map(|x| x.facts()))

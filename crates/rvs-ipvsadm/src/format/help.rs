@@ -88,6 +88,7 @@ const RVS_EXTENSIONS: &str = r#"rvs extensions (not in ipvsadm):
   --status                            show rvsd's state: data plane, health checkers
   --json                              JSON output for --list and --status
   --sysctl name=value|name|all        set or show a net.ipv4.vs.* sysctl
+  --drain, --undrain                  fleet: withdraw this director's addresses, or announce them again
   --socket path                       rvsd control socket (default: $RVS_SOCKET,
                                       else /run/rvs/rvsd.sock)
 "#;

@@ -172,6 +172,8 @@ impl State {
             Cmd::StopDaemon => Command::Change(Change::StopDaemon {
                 master: self.daemon.master,
             }),
+            Cmd::Drain => Command::Drain { drain: true },
+            Cmd::Undrain => Command::Drain { drain: false },
             Cmd::Status => Command::Status {
                 json: self.format.json,
             },

@@ -344,7 +344,9 @@ impl State {
             | Switch::StartDaemon
             | Switch::StopDaemon
             | Switch::Status
-            | Switch::Sysctl => return Ok(false),
+            | Switch::Sysctl
+            | Switch::Drain
+            | Switch::Undrain => return Ok(false),
         }
         Ok(true)
     }

@@ -267,6 +267,17 @@ impl Pool {
         out
     }
 
+    /// The services of the virtual servers whose quorum is lost (with a sorry server,
+    /// the table still has a server with a weight: a fleet director withdraws their
+    /// addresses all the same, `rvsd::announce`).
+    pub fn quorum_lost(&self) -> Vec<rvs_core::ServiceKey> {
+        self.vss
+            .iter()
+            .filter(|v| !v.quorum_up)
+            .flat_map(|v| v.plan.services.iter().map(|s| s.key))
+            .collect()
+    }
+
     fn rs_mut(&mut self, s: ServerRef) -> Option<&mut RsRun> {
         self.vss.get_mut(s.vs)?.rss.get_mut(s.rs)
     }
