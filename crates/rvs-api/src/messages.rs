@@ -33,7 +33,9 @@ pub enum Request {
     Sysctls,
     /// Withdraw every virtual address from the fleet's router (`drain: true`) or announce
     /// again those that can be served (the `rvsadm --drain`/`--undrain` extension).
-    Drain { drain: bool },
+    Drain {
+        drain: bool,
+    },
     /// A change to the table (`-A`, `-a`, `-e`, `--set`…). Untagged: on the wire it is the
     /// change itself (`{"AddService": {...}}`, `"Flush"`), as before changes had their
     /// own type, so clients of earlier versions keep working.

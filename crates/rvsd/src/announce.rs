@@ -356,7 +356,8 @@ mod tests {
     fn table(services: &[(ServiceKey, &[u32])]) -> Table {
         let mut t = Table::new();
         for (k, weights) in services {
-            t.apply(&Change::AddService(ServiceConfig::new(*k))).unwrap();
+            t.apply(&Change::AddService(ServiceConfig::new(*k)))
+                .unwrap();
             for (i, w) in weights.iter().enumerate() {
                 let dest = DestConfig::new([10, 9, 0, i as u8 + 1].into(), 80).with_weight(*w);
                 t.apply(&Change::AddDest { svc: *k, dest }).unwrap();
@@ -371,7 +372,11 @@ mod tests {
 
     #[test]
     fn an_address_is_announced_while_every_service_on_it_has_a_server_with_weight() {
-        let (a80, a443, b80) = (key("10.0.0.1", 80), key("10.0.0.1", 443), key("10.0.0.2", 80));
+        let (a80, a443, b80) = (
+            key("10.0.0.1", 80),
+            key("10.0.0.1", 443),
+            key("10.0.0.2", 80),
+        );
         let t = table(&[(a80, &[1, 0]), (a443, &[0, 3]), (b80, &[2])]);
         let p = plan(&t, &[], false);
         assert_eq!(p.len(), 2);
@@ -384,7 +389,10 @@ mod tests {
         assert_eq!(p[&ip("10.0.0.2")], Ok(()));
         // a service without servers
         let t = table(&[(b80, &[])]);
-        assert_eq!(plan(&t, &[], false)[&ip("10.0.0.2")], Err(Withdrawn::NoServer(b80)));
+        assert_eq!(
+            plan(&t, &[], false)[&ip("10.0.0.2")],
+            Err(Withdrawn::NoServer(b80))
+        );
     }
 
     #[test]
