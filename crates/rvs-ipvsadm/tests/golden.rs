@@ -268,7 +268,7 @@ fn help_is_ipvsadm_usage_plus_extensions() {
         rest.starts_with("rvs extensions (not in ipvsadm):\n"),
         "{rest}"
     );
-    for ext in ["--status", "--json", "--socket"] {
+    for ext in ["--status", "--json", "--socket", "--drain", "--undrain"] {
         assert!(rest.contains(ext), "{ext} undocumented");
     }
     assert!(format::usage("/sbin/rvsadm").contains("\n  /sbin/rvsadm -Z [virtual-service]\n"));

@@ -1169,3 +1169,36 @@ fn errors_carry_ipvsadm_exit_statuses() {
     assert_eq!(CliError::fail("x").exit_status(), 2);
     assert_eq!(CliError::TryHelp.exit_status(), 255);
 }
+
+#[test]
+fn drain_and_undrain_are_commands_without_options() {
+    use rvs_api::{ApiError, Reply, Request};
+    use rvs_ipvsadm::{render, requests, NoNames};
+    assert_eq!(ok(&["--drain"]), Command::Drain { drain: true });
+    assert_eq!(ok(&["--undrain"]), Command::Drain { drain: false });
+    assert_eq!(
+        requests(&ok(&["--undrain"])),
+        [Request::Drain { drain: false }]
+    );
+    fails(
+        &["--drain", "-t", "1.2.3.4:80"],
+        "Illegal 'service-address' option with the 'drain' command",
+    );
+    fails(
+        &["--undrain", "-n"],
+        "Illegal 'numeric' option with the 'undrain' command",
+    );
+    let cmd = ok(&["--drain"]);
+    assert_eq!(render(&cmd, &[Reply::Ok], &NoNames).status, 0);
+    // an rvsd that announces nothing refuses with its reason, as changes are refused
+    let refused = Reply::Error(ApiError {
+        errno: None,
+        message: "this rvsd announces no addresses".into(),
+        refused: true,
+    });
+    let out = render(&cmd, &[refused], &NoNames);
+    assert_eq!(
+        (out.stderr.as_str(), out.status),
+        ("this rvsd announces no addresses\n", 255)
+    );
+}

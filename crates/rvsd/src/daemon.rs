@@ -394,4 +394,24 @@ mod tests {
         assert_eq!(d.handle(Request::Change(dest(5, Forward::Masq))), Reply::Ok);
         assert_eq!(*syncs.lock().unwrap(), [0, 2, 3]);
     }
+
+    #[test]
+    fn drain_is_refused_by_an_rvsd_that_announces_nothing_and_handed_over_otherwise() {
+        let d = Daemon::new(
+            Arc::new(Shared::new(Table::new())),
+            Box::new(rvs_dataplane::NoDataPlane),
+        );
+        let r = d.handle(Request::Drain { drain: true });
+        let Reply::Error(e) = r else { panic!("{r:?}") };
+        assert!(
+            e.refused && e.message.contains("--announce-interface"),
+            "{e:?}"
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        d.set_drain_hook(Box::new(move |drain| s.lock().unwrap().push(drain)));
+        assert_eq!(d.handle(Request::Drain { drain: true }), Reply::Ok);
+        assert_eq!(d.handle(Request::Drain { drain: false }), Reply::Ok);
+        assert_eq!(*seen.lock().unwrap(), [true, false]);
+    }
 }

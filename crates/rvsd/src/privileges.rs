@@ -417,6 +417,17 @@ mod tests {
             .is_superset(&["CAP_BPF".to_string(), "CAP_NET_ADMIN".to_string()].into()));
         let none = Uses::of("none", false);
         assert_eq!(none.kept(), 0);
+        // --announce-interface: addresses come and go on the TUN interface
+        let announcing = Uses {
+            announce: true,
+            ..Uses::of("proxy", false)
+        };
+        assert_eq!(
+            cap_names(announcing.kept()),
+            ["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"]
+                .map(String::from)
+                .into()
+        );
         let ka = Uses::of("proxy", true);
         assert_eq!(
             cap_names(ka.kept()),
