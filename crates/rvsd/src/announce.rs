@@ -205,8 +205,8 @@ impl Announcer {
             anyhow::anyhow!("--announce-interface {ifname}: {e}{hint}")
         };
         let tun = Tun::create(ifname).map_err(what)?;
-        // SAFETY: a NUL-terminated copy of the name.
         let cname = std::ffi::CString::new(ifname).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // SAFETY: `cname` is a NUL-terminated string that outlives the call.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
         if ifindex == 0 {
             return Err(what(std::io::Error::last_os_error()));
@@ -345,12 +345,11 @@ mod tests {
     use super::*;
     use rvs_core::{Change, DestConfig, Protocol, ServiceConfig};
 
-    fn key(addr: &str, port: u16) -> ServiceKey {
-        ServiceKey::Addr {
-            proto: Protocol::Tcp,
-            addr: addr.parse().unwrap(),
-            port,
-        }
+    /// A TCP service from `ADDR:PORT`.
+    fn key(vip: &str) -> ServiceKey {
+        let a: std::net::SocketAddr = vip.parse().unwrap();
+        let (addr, port, proto) = (a.ip(), a.port(), Protocol::Tcp);
+        ServiceKey::Addr { proto, addr, port }
     }
 
     fn table(services: &[(ServiceKey, &[u32])]) -> Table {
@@ -372,11 +371,7 @@ mod tests {
 
     #[test]
     fn an_address_is_announced_while_every_service_on_it_has_a_server_with_weight() {
-        let (a80, a443, b80) = (
-            key("10.0.0.1", 80),
-            key("10.0.0.1", 443),
-            key("10.0.0.2", 80),
-        );
+        let (a80, a443, b80) = (key("10.0.0.1:80"), key("10.0.0.1:443"), key("10.0.0.2:80"));
         let t = table(&[(a80, &[1, 0]), (a443, &[0, 3]), (b80, &[2])]);
         let p = plan(&t, &[], false);
         assert_eq!(p.len(), 2);
@@ -397,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_lost_quorum_or_a_drain_withdraws() {
-        let (a80, b80) = (key("10.0.0.1", 80), key("10.0.0.2", 80));
+        let (a80, b80) = (key("10.0.0.1:80"), key("10.0.0.2:80"));
         // the sorry server keeps a weight in the table: the quorum says it cannot serve
         let t = table(&[(a80, &[1]), (b80, &[1])]);
         let p = plan(&t, &[b80], false);

@@ -89,11 +89,11 @@ fn keepalived_conf() -> String {
 const BGP_TIMERS: &str = "hold time 3; keepalive time 1; connect delay time 1; connect retry time 1; error wait time 1, 2;";
 
 fn router_bird_conf() -> String {
-    let mut s = format!(
+    let mut s = String::from(
         "router id 10.91.0.254;\n\
-         protocol device {{ scan time 10; }}\n\
+         protocol device { scan time 10; }\n\
          # equal routes from the directors become one multipath route\n\
-         protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}\n"
+         protocol kernel { ipv4 { import none; export all; }; merge paths on; }\n",
     );
     for d in DIRECTORS {
         s.push_str(&format!(
