@@ -11,7 +11,9 @@
 //! rvs's own follow under `rvs_`: per-backend traffic counters, checker states, data-plane
 //! drop reasons (`xdp.reason.*` facts), VRRP states and counters (`vrrp.*` facts), and every
 //! numeric `sync.*` fact of the connection-sync daemon as `rvs_sync_*`, and the other
-//! numeric `xdp.*` facts (the sync ring, the fwmark hook) as `rvs_xdp_*`.
+//! numeric `xdp.*` facts (the sync ring, the fwmark hook) as `rvs_xdp_*`; a fleet
+//! director's announcing (`announce.*` facts) as `rvs_announce_drained` and
+//! `rvs_announce_vip{vip}` (1 announced, 0 withdrawn).
 
 use crate::View;
 use rvs_core::{Protocol, ServiceKey};
@@ -259,6 +261,8 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
     let mut sync: BTreeMap<String, String> = BTreeMap::new();
     let mut xdp_other: BTreeMap<String, String> = BTreeMap::new();
     let mut xdp_conns = None;
+    let mut announce_vips = Vec::new();
+    let mut drained = None;
     for (k, val) in facts {
         let numeric = val.parse::<f64>().is_ok();
         if let Some(reason) = k.strip_prefix("xdp.reason.") {
@@ -272,6 +276,11 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
             if numeric {
                 xdp_other.insert(format!("rvs_xdp_{}", metric_name(rest)), val.clone());
             }
+        } else if let Some(vip) = k.strip_prefix("announce.vip.") {
+            let up = if val == "announced" { "1" } else { "0" };
+            announce_vips.push((format!("vip=\"{}\"", escape(vip)), up));
+        } else if k == "announce.drained" {
+            drained = Some(if val == "yes" { "1" } else { "0" });
         } else if let Some(rest) = k.strip_prefix("sync.") {
             if numeric {
                 sync.insert(format!("rvs_sync_{}", metric_name(rest)), val.clone());
@@ -359,6 +368,22 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
             "Connection synchronisation (rvsadm --status sync.* fact).",
         );
         o.line(&name, "", n);
+    }
+    if let Some(d) = drained {
+        o.head(
+            "rvs_announce_drained",
+            "gauge",
+            "1 while the director is drained (rvsadm --drain): it announces no address.",
+        );
+        o.line("rvs_announce_drained", "", d);
+        o.head(
+            "rvs_announce_vip",
+            "gauge",
+            "1 while the virtual address is announced to the fleet's router, 0 while withdrawn.",
+        );
+        for (l, up) in &announce_vips {
+            o.line("rvs_announce_vip", l, up);
+        }
     }
     for (name, n) in xdp_other {
         o.head(

@@ -76,6 +76,10 @@ fn view() -> View {
                 ("sync.master.sent_messages".into(), "120".into()),
                 ("sync.backup.dropped.bad_version".into(), "3".into()),
                 ("sync.master.interface".into(), "eth0".into()),
+                ("announce.interface".into(), "rvs-vip".into()),
+                ("announce.drained".into(), "no".into()),
+                ("announce.vip.10.0.0.1".into(), "announced".into()),
+                ("announce.vip.10.0.0.2".into(), "withdrawn (drained)".into()),
                 ("xdp.fwmark".into(), "served (netfilter hook)".into()),
                 ("xdp.fwmark.diverted".into(), "5".into()),
                 ("xdp.sync.ring_lost".into(), "0".into()),
@@ -147,6 +151,9 @@ fn checkers_drops_vrrp_and_sync_facts() {
     );
     has(&t, "rvs_sync_master_sent_messages 120");
     has(&t, "rvs_sync_backup_dropped_bad_version 3");
+    has(&t, "rvs_announce_drained 0");
+    has(&t, r#"rvs_announce_vip{vip="10.0.0.1"} 1"#);
+    has(&t, r#"rvs_announce_vip{vip="10.0.0.2"} 0"#);
     // text facts are not numbers: no metric
     assert!(!t.contains("rvs_sync_master_interface"));
     assert!(!t.contains("vips"));
