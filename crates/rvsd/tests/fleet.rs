@@ -937,3 +937,85 @@ fn a_killed_director_is_withdrawn_by_the_kernel() {
     );
     assert_eq!(next_hops(&fl.lab).len(), 2);
 }
+
+/// The interface as the speaker sees it, without a speaker: rvsd driven by rvsadm alone
+/// (no keepalived.conf), IPv4 and IPv6, no data plane needed for the rule.
+#[test]
+fn the_interface_holds_the_vips_that_can_be_served() {
+    if !rvs_testkit::require_root("fleet announce interface") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.add_ns("d").expect("netns");
+    let tmp = Scratch::new("announce");
+    let state = tmp.0.join("state").display().to_string();
+    let r = Rvsd::start_args(
+        &lab,
+        "d",
+        &tmp.0,
+        &[
+            "--dataplane",
+            "none",
+            "--state-file",
+            &state,
+            "--announce-interface",
+            ANNOUNCE_IF,
+        ],
+    );
+    let addrs = || {
+        lab.exec("d", &["ip", "-o", "addr", "show", "dev", ANNOUNCE_IF])
+            .unwrap_or_default()
+    };
+    let wait = |want: &[&str], gone: &[&str], what: &str| {
+        wait_for(5, what, || {
+            let a = addrs();
+            want.iter().all(|w| a.contains(&format!(" {w} ")))
+                && gone.iter().all(|g| !a.contains(&format!(" {g}/")))
+        })
+    };
+    let (v4, v6) = ("10.92.0.100", "2001:db8:92::100");
+    r.adm(&format!("-A -t {v4}:80 -s mh"));
+    r.adm(&format!("-A -t [{v6}]:80 -s mh"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !addrs().contains(v4) && !addrs().contains(v6),
+        "{}",
+        addrs()
+    );
+    assert_eq!(
+        fact(&r, &format!("announce.vip.{v4}")),
+        format!("withdrawn (TCP {v4}:80: no real server with a weight above 0)")
+    );
+    r.adm(&format!("-a -t {v4}:80 -r 10.91.0.11:80 -g -w 1"));
+    r.adm(&format!("-a -t [{v6}]:80 -r [2001:db8:91::11]:80 -g -w 1"));
+    wait(
+        &[&format!("{v4}/32"), &format!("{v6}/128")],
+        &[],
+        "both VIPs announced",
+    );
+    // a second service on the address without a server takes the address away
+    r.adm(&format!("-A -u {v4}:53 -s mh"));
+    wait(&[&format!("{v6}/128")], &[v4], "the IPv4 VIP withdrawn");
+    r.adm(&format!("-a -u {v4}:53 -r 10.91.0.11:53 -g -w 1"));
+    wait(&[&format!("{v4}/32")], &[], "the IPv4 VIP back");
+    // weight 0 is no server to announce for
+    r.adm(&format!("-e -t [{v6}]:80 -r [2001:db8:91::11]:80 -g -w 0"));
+    wait(&[&format!("{v4}/32")], &[v6], "the IPv6 VIP withdrawn");
+    r.adm("--drain");
+    wait(&[], &[v4, v6], "everything withdrawn by the drain");
+    assert_eq!(
+        fact(&r, &format!("announce.vip.{v4}")),
+        "withdrawn (drained)"
+    );
+    r.adm("--undrain");
+    wait(
+        &[&format!("{v4}/32")],
+        &[v6],
+        "the IPv4 VIP back after the drain",
+    );
+    r.stop();
+    assert!(
+        lab.exec("d", &["ip", "link", "show", ANNOUNCE_IF]).is_err(),
+        "the interface outlived rvsd"
+    );
+}
