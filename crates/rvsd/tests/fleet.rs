@@ -46,6 +46,8 @@ const ANNOUNCE_IF: &str = "rvs-vip";
 const DR: u16 = 9000;
 const TUN: u16 = 9001;
 const UDP: u16 = 9002;
+/// The ESTABLISHED timeout of the directors (`lvs_timeouts tcp`), seconds.
+const TCP_TIMEOUT: u64 = 900;
 /// Long-lived TCP flows per TCP service.
 const FLOWS: usize = 180;
 /// UDP flows (source ports) for the weight change.
@@ -63,7 +65,7 @@ fn server_ip(r: &str) -> String {
 /// are health-checked (`inhibit_on_failure` keeps a failed server in the list with weight
 /// 0, so every director keeps the same server order and the same Maglev table).
 fn keepalived_conf() -> String {
-    let mut s = String::from("global_defs {\n lvs_timeouts tcp 900 tcpfin 120 udp 3\n}\n");
+    let mut s = format!("global_defs {{\n lvs_timeouts tcp {TCP_TIMEOUT} tcpfin 120 udp 3\n}}\n");
     for (port, kind, proto) in [(DR, "DR", "TCP"), (TUN, "TUN", "TCP"), (UDP, "DR", "UDP")] {
         s.push_str(&format!(
             "virtual_server {VIP} {port} {{\n lb_algo mh\n mh-port\n lb_kind {kind}\n protocol {proto}\n delay_loop 1\n"
@@ -386,17 +388,23 @@ fn round(flows: &mut [Flow]) -> Round {
 /// client socket's `sk_txhash`, on a real router the NIC's RSS hash), which `ip route
 /// get` does not see.
 fn carriers(fl: &Fleet, flows: &[Flow]) -> Vec<String> {
-    let mut last: BTreeMap<(u16, u16), (u64, String)> = BTreeMap::new();
+    // when each entry last saw a packet, on one clock: the time of the reply less the
+    // part of the ESTABLISHED timeout already run down (the timeout itself, the same for
+    // every entry, left out)
+    let t0 = Instant::now();
+    let mut last: BTreeMap<(u16, u16), (Duration, String)> = BTreeMap::new();
     for (d, r) in &fl.rvsd {
         let mut c = rvs_api::Client::connect(&r.socket).expect("control socket");
         let rvs_api::Reply::Conns(conns) = c.call(&rvs_api::Request::ListConns).expect("list")
         else {
             panic!("{d}: no connection list");
         };
+        let at = t0.elapsed();
         for e in conns.iter().filter(|e| e.caddr.to_string() == CLIENT) {
+            let seen = at + Duration::from_millis(e.expires_ms);
             let k = (e.cport, e.vport);
-            if last.get(&k).is_none_or(|(ms, _)| e.expires_ms > *ms) {
-                last.insert(k, (e.expires_ms, d.clone()));
+            if last.get(&k).is_none_or(|(t, _)| seen > *t) {
+                last.insert(k, (seen, d.clone()));
             }
         }
     }
