@@ -387,6 +387,23 @@ fn round(flows: &mut [Flow]) -> Round {
 /// with policy 1 it hashes a forwarded packet's L4 hash when it has one (here the
 /// client socket's `sk_txhash`, on a real router the NIC's RSS hash), which `ip route
 /// get` does not see.
+/// The client's flows a director has entries for, as (client port, virtual port).
+fn entries(r: &Rvsd) -> BTreeSet<(u16, u16)> {
+    conns(r)
+        .iter()
+        .filter(|e| e.caddr.to_string() == CLIENT)
+        .map(|e| (e.cport, e.vport))
+        .collect()
+}
+
+fn conns(r: &Rvsd) -> Vec<rvs_core::ConnInfo> {
+    let mut c = rvs_api::Client::connect(&r.socket).expect("control socket");
+    match c.call(&rvs_api::Request::ListConns).expect("list") {
+        rvs_api::Reply::Conns(conns) => conns,
+        other => panic!("no connection list: {other:?}"),
+    }
+}
+
 fn carriers(fl: &Fleet, flows: &[Flow]) -> Vec<String> {
     // when each entry last saw a packet, on one clock: the time of the reply less the
     // part of the ESTABLISHED timeout already run down (the timeout itself, the same for
@@ -394,11 +411,7 @@ fn carriers(fl: &Fleet, flows: &[Flow]) -> Vec<String> {
     let t0 = Instant::now();
     let mut last: BTreeMap<(u16, u16), (Duration, String)> = BTreeMap::new();
     for (d, r) in &fl.rvsd {
-        let mut c = rvs_api::Client::connect(&r.socket).expect("control socket");
-        let rvs_api::Reply::Conns(conns) = c.call(&rvs_api::Request::ListConns).expect("list")
-        else {
-            panic!("{d}: no connection list");
-        };
+        let conns = conns(r);
         let at = t0.elapsed();
         for e in conns.iter().filter(|e| e.caddr.to_string() == CLIENT) {
             let seen = at + Duration::from_millis(e.expires_ms);
@@ -692,14 +705,15 @@ fn directors_leave_and_join_the_ecmp_fleet_without_breaking_a_flow() {
             "{d} carries {c} of {n} flows: {share:?}"
         );
     }
-    // and keeps each flow on one director: none is listed by two
+    // and keeps each flow on one director: none is listed by two (a DR and a TUN flow
+    // may share a source port: a flow is its ports)
     let listed: usize = DIRECTORS
         .iter()
         .map(|d| {
-            let l = fl.rvsd[*d].adm("-Lnc");
+            let mine = entries(&fl.rvsd[*d]);
             flows
                 .iter()
-                .filter(|f| l.contains(&format!("{CLIENT}:{} ", f.sport)))
+                .filter(|f| mine.contains(&(f.sport, f.dport)))
                 .count()
         })
         .sum();
