@@ -62,7 +62,8 @@ fn doc_command() -> clap::Command {
             "rvsadm is ipvsadm for rvs: the same commands, options, messages, output and exit \
              statuses, acting on the table of rvsd through its control socket (--socket PATH, \
              else $RVS_SOCKET, else /run/rvs/rvsd.sock). Extensions: --status (data plane, health \
-             checkers, VRRP), --json.\n\n{help}"
+             checkers, VRRP), --json, --sysctl, --drain and --undrain (a fleet director's \
+             announced addresses).\n\n{help}"
         ))
         .disable_help_flag(true)
         .disable_version_flag(true);

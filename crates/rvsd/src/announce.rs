@@ -174,6 +174,8 @@ struct State {
     last: BTreeMap<IpAddr, Result<(), Withdrawn>>,
     /// The interface, until [`Announcer::stop`] closes it.
     tun: Option<Tun>,
+    /// The last netlink failure logged: a failure that repeats every tick is logged once.
+    failing: Option<String>,
 }
 
 /// The announcing interface and the loop that keeps its addresses.
@@ -221,6 +223,7 @@ impl Announcer {
                 held: BTreeSet::new(),
                 last: BTreeMap::new(),
                 tun: Some(tun),
+                failing: None,
             }),
             quorum: OnceLock::new(),
             wake: Notify::new(),
@@ -303,18 +306,18 @@ impl Announcer {
             st.last = want;
             (add, del)
         };
+        let mut failure = None;
         for addr in del {
             match self.nl.del_vip(self.ifindex, &Vip::host(addr)).await {
                 Ok(()) => {
-                    let why = self.state().last.get(&addr).cloned();
-                    let why = match why {
+                    let why = match self.state().last.get(&addr) {
                         Some(Err(w)) => w.to_string(),
                         _ => "no service has it".to_string(),
                     };
                     tracing::warn!(interface = %self.ifname, %addr, "withdrawn: {why}");
                     self.state().held.remove(&addr);
                 }
-                Err(e) => tracing::error!(interface = %self.ifname, %addr, "cannot withdraw: {e}"),
+                Err(e) => failure = Some(format!("cannot withdraw {addr}: {e}")),
             }
         }
         for addr in add {
@@ -323,8 +326,17 @@ impl Announcer {
                     tracing::info!(interface = %self.ifname, %addr, "announced");
                     self.state().held.insert(addr);
                 }
-                Err(e) => tracing::error!(interface = %self.ifname, %addr, "cannot announce: {e}"),
+                Err(e) => failure = Some(format!("cannot announce {addr}: {e}")),
             }
+        }
+        // tried again every tick; said once (and once more when it changes or clears)
+        let mut st = self.state();
+        if st.failing != failure {
+            match &failure {
+                Some(f) => tracing::error!(interface = %self.ifname, "{f} (retrying)"),
+                None => tracing::info!(interface = %self.ifname, "announcing works again"),
+            }
+            st.failing = failure;
         }
     }
 
