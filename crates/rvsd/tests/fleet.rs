@@ -46,6 +46,9 @@ const ANNOUNCE_IF: &str = "rvs-vip";
 const DR: u16 = 9000;
 const TUN: u16 = 9001;
 const UDP: u16 = 9002;
+/// DR over TCP scheduled with rr: a flow keeps its server on another director only
+/// through connection sync (the kill test's directors sync, each master and backup).
+const RR: u16 = 9003;
 /// The ESTABLISHED timeout of the directors (`lvs_timeouts tcp`), seconds.
 const TCP_TIMEOUT: u64 = 900;
 /// Long-lived TCP flows per TCP service.
@@ -63,12 +66,26 @@ fn server_ip(r: &str) -> String {
 
 /// The directors' keepalived.conf, the same on every director. The DR service's servers
 /// are health-checked (`inhibit_on_failure` keeps a failed server in the list with weight
-/// 0, so every director keeps the same server order and the same Maglev table).
-fn keepalived_conf() -> String {
-    let mut s = format!("global_defs {{\n lvs_timeouts tcp {TCP_TIMEOUT} tcpfin 120 udp 3\n}}\n");
-    for (port, kind, proto) in [(DR, "DR", "TCP"), (TUN, "TUN", "TCP"), (UDP, "DR", "UDP")] {
+/// 0, so every director keeps the same server order and the same Maglev table). With
+/// `sync`, every director runs a sync master and backup (`lvs_sync_daemon` without a VRRP
+/// instance), so each holds the others' connections.
+fn keepalived_conf(sync: bool) -> String {
+    let sync = if sync {
+        " lvs_sync_daemon eth0 id 42\n"
+    } else {
+        ""
+    };
+    let mut s =
+        format!("global_defs {{\n lvs_timeouts tcp {TCP_TIMEOUT} tcpfin 120 udp 3\n{sync}}}\n");
+    for (port, kind, proto) in [
+        (DR, "DR", "TCP"),
+        (TUN, "TUN", "TCP"),
+        (UDP, "DR", "UDP"),
+        (RR, "DR", "TCP"),
+    ] {
+        let algo = if port == RR { "rr" } else { "mh\n mh-port" };
         s.push_str(&format!(
-            "virtual_server {VIP} {port} {{\n lb_algo mh\n mh-port\n lb_kind {kind}\n protocol {proto}\n delay_loop 1\n"
+            "virtual_server {VIP} {port} {{\n lb_algo {algo}\n lb_kind {kind}\n protocol {proto}\n delay_loop 1\n"
         ));
         for r in SERVERS {
             s.push_str(&format!(
@@ -246,7 +263,7 @@ impl Servers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for r in SERVERS {
-            for port in [DR, TUN] {
+            for port in [DR, TUN, RR] {
                 let path = format!("/run/netns/{}", lab.ns(r));
                 let stop = stop.clone();
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -601,7 +618,7 @@ impl Fleet {
     }
 }
 
-fn fleet(name: &str) -> Option<Fleet> {
+fn fleet(name: &str, sync: bool) -> Option<Fleet> {
     if !prerequisites(name)
         || !rvs_testkit::require_command(name, "bird")
         || !rvs_testkit::require_command(name, "nft")
@@ -630,7 +647,7 @@ fn fleet(name: &str) -> Option<Fleet> {
     }
     let servers = Servers::start(&lab);
     let conf = tmp.0.join("keepalived.conf");
-    std::fs::write(&conf, keepalived_conf()).expect("keepalived.conf");
+    std::fs::write(&conf, keepalived_conf(sync)).expect("keepalived.conf");
     let mut birds = vec![Bird::start(&lab, "rt", &tmp.0, &router_bird_conf())];
     let mut dirs = BTreeMap::new();
     let mut pins = BTreeMap::new();
@@ -687,7 +704,7 @@ fn assert_unbroken(what: &str, r: &Round, fleet: &Fleet) {
 
 #[test]
 fn directors_leave_and_join_the_ecmp_fleet_without_breaking_a_flow() {
-    let Some(mut fl) = fleet("fleet") else {
+    let Some(mut fl) = fleet("fleet", false) else {
         return;
     };
     let mut flows = open_flows(&fl.lab, DR, FLOWS);
@@ -903,12 +920,30 @@ fn directors_leave_and_join_the_ecmp_fleet_without_breaking_a_flow() {
 }
 
 /// A director that dies without a word (SIGKILL: no shutdown code runs) is withdrawn all
-/// the same: the kernel deletes its TUN interface with the process.
+/// the same: the kernel deletes its TUN interface with the process. The directors sync
+/// their connections, so flows of a scheduler that is not mh (rr) keep their server on
+/// the directors that take them over.
 #[test]
-fn a_killed_director_is_withdrawn_by_the_kernel() {
-    let Some(mut fl) = fleet("fleet-kill") else {
+fn a_killed_director_is_withdrawn_by_the_kernel_and_synced_flows_go_on() {
+    let Some(mut fl) = fleet("fleet-kill", true) else {
         return;
     };
+    let mut rr = open_flows(&fl.lab, RR, 90);
+    let n = rr.len();
+    // the 3rd inbound packet of an established entry sends it (sync_threshold 3 50)
+    assert_unbroken("rr flows", &round(&mut rr), &fl);
+    let (r, carried) = round_on(&fl, &mut rr);
+    assert_unbroken("rr flows", &r, &fl);
+    let on_d2 = carried.iter().filter(|d| *d == "d2").count();
+    assert!(on_d2 * 6 >= n, "d2 carries {on_d2} of {n} rr flows");
+    let want: BTreeSet<(u16, u16)> = rr.iter().map(|f| (f.sport, f.dport)).collect();
+    let t = Instant::now();
+    wait_for(10, "every director to hold every rr flow (sync)", || {
+        DIRECTORS
+            .iter()
+            .all(|d| entries(&fl.rvsd[*d]).is_superset(&want))
+    });
+    let synced = t.elapsed();
     let mut d2 = fl.rvsd.remove("d2").expect("d2");
     let t = Instant::now();
     d2.child.kill().expect("SIGKILL rvsd");
@@ -926,6 +961,12 @@ fn a_killed_director_is_withdrawn_by_the_kernel() {
     );
     let mut flows = open_flows(&fl.lab, DR, 30);
     assert_unbroken("after the kill", &round(&mut flows), &fl);
+    let (r, after) = round_on(&fl, &mut rr);
+    assert_unbroken("rr flows after the kill", &r, &fl);
+    assert!(after.iter().all(|d| d != "d2"));
+    eprintln!(
+        "fleet: connection sync between the directors: {n} rr flows on every director {synced:?} after the second round; d2 killed: its {on_d2} rr flows went on through d1/d3 to the same servers, none reset"
+    );
     drop(d2);
 
     // A second rvsd cannot take a live one's interface: refused by name, nothing started.
