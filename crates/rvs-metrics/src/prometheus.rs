@@ -59,6 +59,12 @@ impl Out {
     fn head(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
+    /// A gauge of one unlabelled sample.
+    fn gauge(&mut self, name: &str, help: &str, v: impl std::fmt::Display) {
+        self.head(name, "gauge", help);
+        self.line(name, "", v);
+    }
+
     fn line(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
         if labels.is_empty() {
             let _ = writeln!(self.0, "{name} {v}");
@@ -332,12 +338,11 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
         );
     }
     if let Some(n) = xdp_conns {
-        o.head(
+        o.gauge(
             "rvs_xdp_connections",
-            "gauge",
             "Entries of the XDP connection table.",
+            n,
         );
-        o.line("rvs_xdp_connections", "", n);
     }
     o.head(
         "rvs_vrrp_state",
@@ -370,12 +375,11 @@ fn facts(o: &mut Out, facts: &[(String, String)]) {
         o.line(&name, "", n);
     }
     if let Some(d) = drained {
-        o.head(
+        o.gauge(
             "rvs_announce_drained",
-            "gauge",
             "1 while the director is drained (rvsadm --drain): it announces no address.",
+            d,
         );
-        o.line("rvs_announce_drained", "", d);
         o.head(
             "rvs_announce_vip",
             "gauge",
