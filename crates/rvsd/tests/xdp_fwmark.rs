@@ -192,22 +192,13 @@ fn dr_marks_group_ports_under_one_persistent_service() {
 
     // only first packets leave XDP: a 4 MiB download is one more diversion
     let before = rvsd.fact("xdp.fwmark.diverted");
-    let out = tmp.0.join("big.out");
-    let o = out.display().to_string();
-    lab.exec(
+    let got = download(
+        &lab,
         "c",
-        &[
-            "curl",
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            &o,
-            "http://10.30.0.100:443/big.bin",
-        ],
-    )
-    .expect("download");
-    assert!(std::fs::read(&out).expect("file") == big, "corrupted");
+        "http://10.30.0.100:443/big.bin",
+        &tmp.0.join("big.out"),
+    );
+    assert!(got == big, "corrupted");
     assert_eq!(rvsd.fact("xdp.fwmark.diverted") - before, 1);
     let diverted = rvsd.fact("xdp.fwmark.diverted");
     assert_eq!(rvsd.fact("xdp.fwmark.reruns"), diverted);
