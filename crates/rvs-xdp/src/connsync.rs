@@ -20,7 +20,7 @@ use rvs_core::sync::{flags, DEFAULT_TEMPLATE_TIMEOUT_S};
 use rvs_core::{Protocol, SyncEntry, SyncInstall, SyncSkip, Table};
 use rvs_dataplane::SyncSink;
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -321,13 +321,7 @@ fn read(
     let mut dests: HashMap<u16, abi::Dest> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     while !stop.load(Ordering::Relaxed) {
-        let mut pfd = libc::pollfd {
-            fd: ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid descriptor for at most POLL_MS.
-        unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+        crate::sys::wait_readable(ring.as_fd(), POLL_MS);
         dests.clear(); // slots may be reused between wake-ups
         while let Some(item) = ring.next() {
             if item.len() < size_of::<abi::SyncEvent>() {

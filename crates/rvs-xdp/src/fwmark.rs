@@ -289,13 +289,7 @@ fn rerun(
     let mut by_mac = ByMac::default();
     let mut frame = Vec::with_capacity(abi::RVS_FWMARK_FRAME_MAX as usize);
     while !stop.load(Ordering::Relaxed) {
-        let mut pfd = libc::pollfd {
-            fd: ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid descriptor for at most POLL_MS.
-        unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+        crate::sys::wait_readable(ring.as_fd(), POLL_MS);
         while let Some(item) = ring.next() {
             if item.len() < HDR {
                 reruns.malformed.fetch_add(1, Ordering::Relaxed);

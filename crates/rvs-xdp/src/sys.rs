@@ -209,6 +209,17 @@ impl PacketSender {
     }
 }
 
+/// Waits until `fd` is readable or `ms` milliseconds have passed (a ring buffer's reader).
+pub fn wait_readable(fd: BorrowedFd<'_>, ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid descriptor for at most `ms`.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
 fn fd_of(rc: io::Result<i32>) -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: the kernel returned a new descriptor that nothing else owns.

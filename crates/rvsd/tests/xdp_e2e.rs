@@ -108,22 +108,12 @@ fn nat_two_interfaces_tcp_udp_weights_removal_and_a_large_file() {
     assert_eq!(tally(&lab, "c", url, 4), counts(&[("r3", 4)]));
 
     // a large file, byte for byte, through NAT both ways
-    let out = tmp.0.join("big.out");
-    let o = out.display().to_string();
-    lab.exec(
+    let got = download(
+        &lab,
         "c",
-        &[
-            "curl",
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            &o,
-            "http://10.10.0.100/big.bin",
-        ],
-    )
-    .expect("download");
-    let got = std::fs::read(&out).expect("downloaded file");
+        "http://10.10.0.100/big.bin",
+        &tmp.0.join("big.out"),
+    );
     assert_eq!(got.len(), big.len(), "size of the large file");
     assert!(got == big, "the large file arrived corrupted");
 
@@ -383,26 +373,14 @@ fn dr_on_one_segment_replies_bypass_the_director() {
     // the download's bytes flow server -> client directly: the director sees only the
     // client's half (requests and ACKs)
     let before = rx_bytes(&lab, "d", "d0");
-    let out = tmp.0.join("big.out");
-    let o = out.display().to_string();
-    lab.exec(
+    let got = download(
+        &lab,
         "c",
-        &[
-            "curl",
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            &o,
-            "http://10.30.0.100/big.bin",
-        ],
-    )
-    .expect("download");
-    let rx = rx_bytes(&lab, "d", "d0") - before;
-    assert!(
-        std::fs::read(&out).expect("file") == big,
-        "the large file arrived corrupted"
+        "http://10.30.0.100/big.bin",
+        &tmp.0.join("big.out"),
     );
+    let rx = rx_bytes(&lab, "d", "d0") - before;
+    assert!(got == big, "the large file arrived corrupted");
     assert!(
         rx < (big.len() / 8) as u64,
         "the director received {rx} bytes for a {} byte download",
@@ -479,25 +457,13 @@ fn tun_ipip_and_gue_to_decapsulating_servers() {
         counts(&[("r1", 1), ("r2", 1), ("r3", 1)]),
         "gue"
     );
-    let out = tmp.0.join("big.out");
-    let o = out.display().to_string();
-    lab.exec(
+    let got = download(
+        &lab,
         "c",
-        &[
-            "curl",
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            &o,
-            "http://10.30.0.100/big.bin",
-        ],
-    )
-    .expect("download");
-    assert!(
-        std::fs::read(&out).expect("file") == big,
-        "the large file arrived corrupted"
+        "http://10.30.0.100/big.bin",
+        &tmp.0.join("big.out"),
     );
+    assert!(got == big, "the large file arrived corrupted");
     let (mut ipip, mut gue) = (0, 0);
     for p in &rs_pins {
         let (a, b, _) = rvs_rs::decap_stats(&p.0).expect("decap stats");

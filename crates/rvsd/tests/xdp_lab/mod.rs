@@ -539,3 +539,11 @@ pub fn nat_topology(lab: &mut Lab, dir: &Path) {
         sh(lab, r, "ip route add default via 10.20.0.1");
     }
 }
+
+/// A download with curl from namespace `ns` into `out` (60 s at most); its bytes.
+pub fn download(lab: &Lab, ns: &str, url: &str, out: &Path) -> Vec<u8> {
+    let o = out.display().to_string();
+    lab.exec(ns, &["curl", "-s", "--max-time", "60", "-o", &o, url])
+        .unwrap_or_else(|e| panic!("download {url}: {e}"));
+    std::fs::read(out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+}
