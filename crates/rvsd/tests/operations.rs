@@ -79,6 +79,14 @@ impl Rvsd {
         d
     }
 
+    /// Waits for the log's "rvsd ready": the socket answers before keepalived.conf is in
+    /// the table (and before a restart has removed what the file no longer has).
+    fn ready(&self) {
+        wait_for("rvsd ready", Duration::from_secs(10), || {
+            self.log_text().contains("rvsd ready")
+        });
+    }
+
     fn start(extra: &[&str]) -> Rvsd {
         Rvsd::start_in(tempdir(), extra, &[])
     }
@@ -376,6 +384,7 @@ fn logs_are_plain_one_line_and_removals_are_warnings() {
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, checker_conf(rs)).unwrap();
     let mut d = Rvsd::start_in(dir, &["-f", conf.to_str().unwrap()], &[]);
+    d.ready();
     let mut c = d.client();
     let mut dest = DestConfig::new("127.0.61.20".parse().unwrap(), 80);
     dest.weight = 4;
@@ -491,6 +500,7 @@ fn a_restart_drops_virtual_servers_keepalived_conf_no_longer_has() {
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, format!("{}{}", vs(80), vs(81))).unwrap();
     let mut a = Rvsd::start_in(dir.clone(), &["-f", conf.to_str().unwrap()], &[]);
+    a.ready();
     // one service of the operator's own, beside keepalived's
     assert_eq!(
         a.client()
@@ -508,6 +518,7 @@ fn a_restart_drops_virtual_servers_keepalived_conf_no_longer_has() {
 
     std::fs::write(&conf, vs(80)).unwrap();
     let b = Rvsd::start_in(dir, &["-f", conf.to_str().unwrap()], &[]);
+    b.ready();
     let ports: Vec<u16> = services(&mut b.client())
         .iter()
         .filter_map(|s| match s.cfg.key {
