@@ -548,7 +548,7 @@ fn minimum_movement(before: &[u32; 3], after: &[u32; 3]) -> f64 {
 
 struct Fleet {
     rvsd: BTreeMap<String, Rvsd>,
-    _birds: Vec<Bird>,
+    birds: Vec<Bird>,
     _servers: Servers,
     _udp: Vec<UdpEcho>,
     dirs: BTreeMap<String, PathBuf>,
@@ -607,7 +607,7 @@ impl Fleet {
         for (d, r) in &self.rvsd {
             s.push_str(&format!("--- {d} rvsd\n{}\n", r.log_text()));
         }
-        for b in &self._birds {
+        for b in &self.birds {
             s.push_str(&format!(
                 "--- {}\n{}\n",
                 b.log.display(),
@@ -660,7 +660,7 @@ fn fleet(name: &str, sync: bool) -> Option<Fleet> {
     }
     let mut f = Fleet {
         rvsd: BTreeMap::new(),
-        _birds: birds,
+        birds,
         _servers: servers,
         _udp: udp,
         dirs,
@@ -673,7 +673,7 @@ fn fleet(name: &str, sync: bool) -> Option<Fleet> {
     for d in DIRECTORS {
         f.start_rvsd(d);
     }
-    for b in &mut f._birds {
+    for b in &mut f.birds {
         b.running();
     }
     let t = wait_next_hops(
