@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Every director has the same keepalived.conf: mh with `mh-port` for a DR service, a TUN
-//! service and a UDP service on one VIP, `sloppy_tcp=1`, no connection sync. What must
-//! hold, with many long-lived TCP flows open through it:
+//! service and a UDP service on one VIP, an rr service beside them, `sloppy_tcp=1`. What
+//! must hold, with many long-lived TCP flows open through it:
 //! * a director that stops (rvsd ends), is drained (`rvsadm --drain`) or loses its quorum
 //!   (its health checks fail) is withdrawn from the router, and comes back when it can
 //!   serve again;
@@ -19,7 +19,10 @@
 //!   state (mh picks the same server everywhere, sloppy_tcp opens entries mid-flow);
 //! * bringing the removed director back changes the real server of at most 1 % of the
 //!   other flows (mh: none);
-//! * changing one real server's weight moves about as many flows as Maglev must.
+//! * changing one real server's weight moves about as many flows as Maglev must;
+//! * a director killed with SIGKILL is withdrawn too (the kernel deletes its interface),
+//!   and with connection sync on every director (master and backup each) the rr flows it
+//!   carried keep their servers on the others.
 //!
 //! The figures are printed (`--nocapture`) and recorded in docs/fleet.md.
 
